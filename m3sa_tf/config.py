@@ -1,0 +1,346 @@
+"""The single configuration object of M³SA-TF.
+
+`M3SAConfig` holds every hyper-parameter of the model, its losses and its training
+protocol. Per-dataset defaults follow Table I of the paper where it gives a value; where
+the paper is silent or its value does not suit a from-scratch model, the field's
+docstring says what was chosen and why. The object round-trips through JSON, which is
+the form `pipelines.train --hparams FILE` reads and `tuning.search` writes.
+
+Example:
+
+>>> cfg = M3SAConfig.for_dataset("mosi", n_scales=4)
+>>> M3SAConfig.from_json(cfg.to_json()) == cfg
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+MODALITIES: Tuple[str, ...] = ("text", "audio", "vision")
+EXTRACTORS = ("lstm", "gru", "simple_rnn", "dense")
+READOUTS = ("last", "mean", "max", "attention")
+FUSIONS = ("key", "equal", "early", "late")
+KEY_MODALITIES = ("auto",) + MODALITIES
+TEXT_PATHS = ("features", "bert")
+TASKS = ("auto", "multitask", "contrastive", "fused_only")
+REGRESSION_LOSSES = ("l1", "mse", "huber")
+WEIGHT_SCHEDULES = ("constant", "exponential", "linear", "cosine")
+PAIRS = ("text_audio", "text_vision", "audio_vision")
+
+# Datasets whose defaults differ: the real ones and their synthetic stand-ins share them.
+_DATASET_FAMILY = {
+    "mosi": "mosi",
+    "mosei": "mosi",
+    "sims": "sims",
+    "synthetic-mosi": "mosi",
+    "synthetic-mosei": "mosi",
+    "synthetic-sims": "sims",
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value or key that M³SA-TF cannot use."""
+
+
+@dataclasses.dataclass(frozen=True)
+class M3SAConfig:
+    """Every hyper-parameter of M³SA, with the paper's defaults.
+
+    Model (paper §III-A, III-C):
+        n_scales: number of scales n (eq. 2); the paper's optimum on MOSI is 5.
+        channel_ratio: channel transformation ratio r of the SE excitation (eq. 5); the
+            hidden width of the excitation is n·r. Paper optimum 4.
+        multi_scale: False turns the multi-scale block off (one scale, no SE), the
+            ablation of Fig. 7.
+        extractor: first-scale extractor of eq. 1: "lstm" (paper), "gru", "simple_rnn"
+            or "dense" (Fig. 9).
+        hidden_sizes: width d_m of each modality's extractor output.
+        readout: how a sequence becomes a vector for the unimodal heads (eqs 8–10) and
+            the fused head (eq. 24); the paper leaves it open.
+        fusion_dim: common width every X_m is projected to before attention.
+        num_heads: heads h of every multi-head attention (Table I gives 5 for SIMS).
+        dropout: dropout rate (Table I: 0.4 MOSI, 0.3 SIMS).
+        fusion: "key" (the paper's key-modality fusion), or the Fig. 8 ablations
+            "equal", "early", "late".
+        key_modality: "auto" picks the modality whose unimodal head is most accurate on
+            validation data after a warm-up; or a fixed "text", "audio", "vision".
+        modalities: the modalities the model sees (Fig. 5 subsets).
+        text_path: "features" (precomputed BERT feature sequences from the data) or
+            "bert" (a keras-hub BERT backbone inside the model, fed token ids).
+        bert_preset: keras-hub preset name or local checkpoint directory for "bert".
+        bert_trainable: fine-tune the backbone (True) or freeze it.
+
+    Losses (paper §III-D):
+        task: "multitask" (eq. 25, needs unimodal labels), "contrastive" (eqs 26–27),
+            "fused_only", or "auto" (multitask when the data has unimodal labels, else
+            contrastive).
+        regression_loss: per-subtask loss L_i of eq. 25.
+        fused_weight: ∂_f.
+        unimodal_weights: ∂_T, ∂_A, ∂_V of eq. 25 at epoch 0.
+        contrastive_weights: ∂_αβ of eq. 27 per modality pair, at epoch 0.
+        temperature: τ of eq. 26.
+        contrastive_dim: width of the shared embedding the modalities are projected to
+            before their dot products (the paper's modalities differ in width).
+        subtask_weight_schedule / subtask_weight_decay / subtask_weight_floor: the
+            paper's "dynamic weight decay" of the subtask weights, made explicit:
+            epoch e multiplies every unimodal and contrastive weight by a factor that is
+            1 at e = 0 and never below the floor (a fraction of the initial weight).
+            "exponential": decay**e; "linear": 1 - decay·e; "cosine": half a cosine
+            over `epochs`; "constant": 1.
+
+    Training (paper §IV-C, Table I, and the field's protocol):
+        batch_size, learning_rate, weight_decay (AdamW), epochs,
+        early_stopping_patience, key_warmup_epochs (epochs of unimodal training before
+        an "auto" key modality is chosen), seed, gradient_clip_norm.
+    """
+
+    dataset: str = "mosi"
+    # --- model
+    n_scales: int = 5
+    channel_ratio: int = 4
+    multi_scale: bool = True
+    extractor: str = "lstm"
+    hidden_sizes: Mapping[str, int] = dataclasses.field(
+        default_factory=lambda: {"text": 128, "audio": 32, "vision": 64}
+    )
+    readout: str = "last"
+    fusion_dim: int = 128
+    num_heads: int = 4
+    dropout: float = 0.4
+    fusion: str = "key"
+    key_modality: str = "auto"
+    modalities: Tuple[str, ...] = MODALITIES
+    text_path: str = "features"
+    bert_preset: Optional[str] = None
+    bert_trainable: bool = True
+    # --- losses
+    task: str = "auto"
+    regression_loss: str = "l1"
+    fused_weight: float = 1.0
+    unimodal_weights: Mapping[str, float] = dataclasses.field(
+        default_factory=lambda: {"text": 1.0, "audio": 1.0, "vision": 1.0}
+    )
+    contrastive_weights: Mapping[str, float] = dataclasses.field(
+        default_factory=lambda: {"text_audio": 0.1, "text_vision": 0.1, "audio_vision": 0.1}
+    )
+    temperature: float = 0.5
+    contrastive_dim: int = 64
+    subtask_weight_schedule: str = "exponential"
+    subtask_weight_decay: float = 0.95
+    subtask_weight_floor: float = 0.1
+    # --- training
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    weight_decay: float = 5e-3
+    epochs: int = 50
+    early_stopping_patience: int = 8
+    key_warmup_epochs: int = 2
+    gradient_clip_norm: Optional[float] = 1.0
+    seed: int = 1111
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def for_dataset(cls, dataset: str, **overrides: Any) -> "M3SAConfig":
+        """The defaults for `dataset` (Table I), with `overrides` applied on top."""
+        family = _DATASET_FAMILY.get(dataset)
+        if family is None:
+            raise ConfigError(
+                f"unknown dataset {dataset!r}; expected one of {sorted(_DATASET_FAMILY)}"
+            )
+        base: Dict[str, Any] = {"dataset": dataset}
+        if family == "sims":
+            base.update(dropout=0.3, epochs=100, num_heads=5)
+        else:
+            base.update(dropout=0.4, epochs=50, num_heads=4)
+        base.update(overrides)
+        return cls.from_dict(base)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "M3SAConfig":
+        """Builds a config from a plain dict; unknown keys are an error, not ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ConfigError(
+                f"unknown hyper-parameter(s) {unknown}; expected keys among {sorted(names)}"
+            )
+        values = dict(values)
+        if "modalities" in values:
+            values["modalities"] = tuple(values["modalities"])
+        for key in ("hidden_sizes", "unimodal_weights", "contrastive_weights"):
+            if key in values:
+                default = getattr(cls(), key)
+                merged = dict(default)
+                extra = sorted(set(values[key]) - set(default))
+                if extra:
+                    raise ConfigError(
+                        f"{key} has unknown key(s) {extra}; expected {sorted(default)}"
+                    )
+                merged.update({k: v for k, v in values[key].items()})
+                values[key] = merged
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def replace(self, **overrides: Any) -> "M3SAConfig":
+        """A copy with `overrides` applied and validated."""
+        return type(self).from_dict({**self.to_dict(), **overrides})
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> Dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Mapping):
+                value = dict(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    def to_json(self, indent: int = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "M3SAConfig":
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"hyper-parameters are not valid JSON: {err}") from err
+        if not isinstance(values, dict):
+            raise ConfigError(
+                f"hyper-parameters must be a JSON object, got {type(values).__name__}"
+            )
+        return cls.from_dict(values)
+
+    @classmethod
+    def from_json_file(cls, path: str, **overrides: Any) -> "M3SAConfig":
+        """Reads a JSON file; a file holding a subset of keys is applied over the
+        dataset's defaults (its "dataset" key, or `overrides["dataset"]`)."""
+        try:
+            with open(path, "r", encoding="utf-8") as handle:
+                text = handle.read()
+        except OSError as err:
+            raise ConfigError(f"cannot read hyper-parameter file {path}: {err}") from err
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path} is not valid JSON: {err}") from err
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path} must hold a JSON object of hyper-parameters")
+        values.update(overrides)
+        dataset = values.pop("dataset", "mosi")
+        return cls.for_dataset(dataset, **values)
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def family(self) -> str:
+        """"mosi" (MOSI, MOSEI and their synthetic twins) or "sims"."""
+        return _DATASET_FAMILY[self.dataset]
+
+    def resolve_task(self, has_unimodal_labels: bool) -> str:
+        """The loss actually used: "auto" becomes multitask or contrastive."""
+        if self.task == "auto":
+            return "multitask" if has_unimodal_labels else "contrastive"
+        if self.task == "multitask" and not has_unimodal_labels:
+            raise ConfigError(
+                f"task='multitask' needs unimodal labels, and dataset {self.dataset!r} has "
+                "none; use task='contrastive' or 'auto'"
+            )
+        return self.task
+
+    def subtask_weight_factor(self, epoch: int) -> float:
+        """Multiplier of the unimodal/contrastive weights at `epoch` (0-based)."""
+        import math
+
+        if self.subtask_weight_schedule == "constant":
+            factor = 1.0
+        elif self.subtask_weight_schedule == "exponential":
+            factor = self.subtask_weight_decay ** epoch
+        elif self.subtask_weight_schedule == "linear":
+            factor = 1.0 - self.subtask_weight_decay * epoch
+        else:  # cosine
+            span = max(self.epochs - 1, 1)
+            factor = 0.5 * (1.0 + math.cos(math.pi * min(epoch, span) / span))
+        return max(factor, self.subtask_weight_floor)
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Raises ConfigError naming the first bad value and what was expected."""
+
+        def choice(name, allowed):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ConfigError(f"{name}={value!r} is not one of {list(allowed)}")
+
+        def positive(name, integer=False, allow_zero=False):
+            value = getattr(self, name)
+            ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+            if isinstance(value, bool) or not ok_type or value < 0 or (value == 0 and not allow_zero):
+                kind = "integer" if integer else "number"
+                bound = ">= 0" if allow_zero else "> 0"
+                raise ConfigError(f"{name}={value!r} must be a {kind} {bound}")
+
+        if self.dataset not in _DATASET_FAMILY:
+            raise ConfigError(
+                f"dataset={self.dataset!r} is not one of {sorted(_DATASET_FAMILY)}"
+            )
+        for name, allowed in (
+            ("extractor", EXTRACTORS),
+            ("readout", READOUTS),
+            ("fusion", FUSIONS),
+            ("key_modality", KEY_MODALITIES),
+            ("text_path", TEXT_PATHS),
+            ("task", TASKS),
+            ("regression_loss", REGRESSION_LOSSES),
+            ("subtask_weight_schedule", WEIGHT_SCHEDULES),
+        ):
+            choice(name, allowed)
+        for name in ("n_scales", "channel_ratio", "fusion_dim", "num_heads", "contrastive_dim",
+                     "batch_size", "epochs"):
+            positive(name, integer=True)
+        for name in ("early_stopping_patience", "key_warmup_epochs", "seed"):
+            positive(name, integer=True, allow_zero=True)
+        for name in ("learning_rate", "temperature"):
+            positive(name)
+        for name in ("weight_decay", "fused_weight", "subtask_weight_decay",
+                     "subtask_weight_floor"):
+            positive(name, allow_zero=True)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout={self.dropout!r} must be in [0, 1)")
+        if self.gradient_clip_norm is not None:
+            positive("gradient_clip_norm")
+        if not self.modalities or len(set(self.modalities)) != len(self.modalities) or any(
+            m not in MODALITIES for m in self.modalities
+        ):
+            raise ConfigError(
+                f"modalities={list(self.modalities)!r} must be a non-empty subset of "
+                f"{list(MODALITIES)} without repeats"
+            )
+        if self.key_modality not in ("auto",) + tuple(self.modalities):
+            raise ConfigError(
+                f"key_modality={self.key_modality!r} is not among the model's modalities "
+                f"{list(self.modalities)} (or 'auto')"
+            )
+        for key, value in self.hidden_sizes.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"hidden_sizes[{key!r}]={value!r} must be an integer > 0")
+        for field_name in ("unimodal_weights", "contrastive_weights"):
+            for key, value in getattr(self, field_name).items():
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                    raise ConfigError(f"{field_name}[{key!r}]={value!r} must be a number >= 0")
+        if self.text_path == "bert" and not self.bert_preset:
+            raise ConfigError(
+                "text_path='bert' needs bert_preset: a keras-hub preset name or a local "
+                "checkpoint directory"
+            )
+        if self.subtask_weight_floor > 1.0:
+            raise ConfigError(
+                f"subtask_weight_floor={self.subtask_weight_floor!r} must be in [0, 1]"
+            )
+
+    def __hash__(self) -> int:  # dict fields make the generated hash unusable
+        return hash(self.to_json())
