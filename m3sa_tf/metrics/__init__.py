@@ -1,5 +1,11 @@
-"""MSA metrics (MMSA's definitions plus the paper's own Acc_2/Acc_3)."""
+"""MSA metrics (MMSA's definitions plus the paper's own Acc_2/Acc_3); see docs/metrics.md.
 
+The Keras pieces are imported eagerly so that importing this package registers the
+streaming metrics for deserialisation of saved, compiled models.
+"""
+
+from m3sa_tf.metrics.binary_sentiment_accuracy import BinarySentimentAccuracy
+from m3sa_tf.metrics.metrics_callback import MSAMetricsCallback
 from m3sa_tf.metrics.msa_metrics import (
     FAMILIES,
     MetricInputError,
@@ -12,10 +18,14 @@ from m3sa_tf.metrics.msa_metrics import (
     sims_metrics,
     unimodal_accuracy,
 )
+from m3sa_tf.metrics.rounded_class_accuracy import RoundedClassAccuracy
 
 __all__ = [
+    "BinarySentimentAccuracy",
     "FAMILIES",
+    "MSAMetricsCallback",
     "MetricInputError",
+    "RoundedClassAccuracy",
     "compute_metrics",
     "metric_names",
     "mosi_metrics",

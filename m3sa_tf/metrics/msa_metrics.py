@@ -200,7 +200,10 @@ def sims_bins(values: np.ndarray, edges) -> np.ndarray:
 
 def _check_family(family) -> str:
     if family not in FAMILIES:
-        raise MetricInputError(f"unknown metric family {family!r}; expected one of {FAMILIES}")
+        raise MetricInputError(
+            f"unknown metric family {family!r}; expected one of {FAMILIES} "
+            "(MOSEI and the synthetic MOSI/MOSEI use 'mosi': DatasetInfo.family says which)"
+        )
     return family
 
 
