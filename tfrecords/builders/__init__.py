@@ -1,0 +1,31 @@
+"""tensorflow-datasets builders of M³SA-TF: one per dataset, sharing `base`.
+
+Importing this package registers `mmsa_mosi`, `mmsa_sims`, `mmsa_mosei`,
+`synthetic_mosi`, `synthetic_sims` and `synthetic_mosei` with tensorflow-datasets.
+"""
+
+from tfrecords.builders.mmsa_mosei.mmsa_mosei_dataset_builder import Builder as MmsaMosei
+from tfrecords.builders.mmsa_mosi.mmsa_mosi_dataset_builder import Builder as MmsaMosi
+from tfrecords.builders.mmsa_sims.mmsa_sims_dataset_builder import Builder as MmsaSims
+from tfrecords.builders.synthetic_mosei.synthetic_mosei_dataset_builder import (
+    Builder as SyntheticMosei)
+from tfrecords.builders.synthetic_mosi.synthetic_mosi_dataset_builder import (
+    Builder as SyntheticMosi)
+from tfrecords.builders.synthetic_sims.synthetic_sims_dataset_builder import (
+    Builder as SyntheticSims)
+
+BUILDERS = {
+    "mosi": MmsaMosi,
+    "sims": MmsaSims,
+    "mosei": MmsaMosei,
+    "synthetic-mosi": SyntheticMosi,
+    "synthetic-sims": SyntheticSims,
+    "synthetic-mosei": SyntheticMosei,
+}
+
+
+def builder_class(name: str):
+    """The builder class of dataset `name` ("mosi", "synthetic-sims", ...)."""
+    from tfrecords import specs
+
+    return BUILDERS[specs.check_name(name)]

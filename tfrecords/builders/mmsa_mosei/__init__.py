@@ -1,0 +1,1 @@
+"""CMU-MOSEI from MMSA's processed pickle."""

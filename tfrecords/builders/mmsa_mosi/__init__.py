@@ -1,0 +1,1 @@
+"""CMU-MOSI from MMSA's processed pickle."""

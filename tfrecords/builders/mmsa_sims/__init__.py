@@ -1,0 +1,1 @@
+"""CH-SIMS from MMSA's processed pickle."""
