@@ -26,6 +26,8 @@ FUSIONS = ("key", "equal", "early", "late")
 KEY_MODALITIES = ("auto",) + MODALITIES
 TEXT_PATHS = ("features", "bert")
 TASKS = ("auto", "multitask", "contrastive", "fused_only")
+EXCITATION_GATES = ("relu", "sigmoid")
+CONTRASTIVE_PAIR_WEIGHTS = ("detached", "full", "none")
 REGRESSION_LOSSES = ("l1", "mse", "huber")
 WEIGHT_SCHEDULES = ("constant", "exponential", "linear", "cosine")
 PAIRS = ("text_audio", "text_vision", "audio_vision")
@@ -72,6 +74,11 @@ class M3SAConfig:
             "bert" (a keras-hub BERT backbone inside the model, fed token ids).
         bert_preset: keras-hub preset name or local checkpoint directory for "bert".
         bert_trainable: fine-tune the backbone (True) or freeze it.
+        head_hidden_size: width of the hidden layer of every sentiment head (eqs 8–10,
+            24); the paper does not give it.
+        excitation_gate: outer activation of the SE excitation (eq. 5). "relu" is what
+            the paper writes; "sigmoid" is SENet's original gate. With "relu" the
+            excitation's output bias starts at 1 so that no scale starts switched off.
 
     Losses (paper §III-D):
         task: "multitask" (eq. 25, needs unimodal labels), "contrastive" (eqs 26–27),
@@ -82,6 +89,13 @@ class M3SAConfig:
         unimodal_weights: ∂_T, ∂_A, ∂_V of eq. 25 at epoch 0.
         contrastive_weights: ∂_αβ of eq. 27 per modality pair, at epoch 0.
         temperature: τ of eq. 26.
+        contrastive_normalize: L2-normalise the projected embeddings before the dot
+            products of eq. 26 (cosine similarity / τ). The paper says "dot product";
+            normalising bounds exp(s/τ) and so the exp(·) weight in front of eq. 26's log.
+        contrastive_pair_weight: how eq. 26's exp(u_α·u_β/τ) factor in front of the log
+            is treated: "detached" (a per-pair weight, no gradient through it; default),
+            "full" (the literal formula, gradient through the weight too, which rewards
+            lowering the positive similarity), "none" (drop the factor: plain InfoNCE).
         contrastive_dim: width of the shared embedding the modalities are projected to
             before their dot products (the paper's modalities differ in width).
         subtask_weight_schedule / subtask_weight_decay / subtask_weight_floor: the
@@ -116,6 +130,8 @@ class M3SAConfig:
     text_path: str = "features"
     bert_preset: Optional[str] = None
     bert_trainable: bool = True
+    head_hidden_size: int = 64
+    excitation_gate: str = "relu"
     # --- losses
     task: str = "auto"
     regression_loss: str = "l1"
@@ -127,6 +143,8 @@ class M3SAConfig:
         default_factory=lambda: {"text_audio": 0.1, "text_vision": 0.1, "audio_vision": 0.1}
     )
     temperature: float = 0.5
+    contrastive_normalize: bool = True
+    contrastive_pair_weight: str = "detached"
     contrastive_dim: int = 64
     subtask_weight_schedule: str = "exponential"
     subtask_weight_decay: float = 0.95
@@ -297,10 +315,12 @@ class M3SAConfig:
             ("task", TASKS),
             ("regression_loss", REGRESSION_LOSSES),
             ("subtask_weight_schedule", WEIGHT_SCHEDULES),
+            ("excitation_gate", EXCITATION_GATES),
+            ("contrastive_pair_weight", CONTRASTIVE_PAIR_WEIGHTS),
         ):
             choice(name, allowed)
         for name in ("n_scales", "channel_ratio", "fusion_dim", "num_heads", "contrastive_dim",
-                     "batch_size", "epochs"):
+                     "batch_size", "epochs", "head_hidden_size"):
             positive(name, integer=True)
         for name in ("early_stopping_patience", "key_warmup_epochs", "seed"):
             positive(name, integer=True, allow_zero=True)
@@ -311,6 +331,9 @@ class M3SAConfig:
             positive(name, allow_zero=True)
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout={self.dropout!r} must be in [0, 1)")
+        for name in ("multi_scale", "bert_trainable", "contrastive_normalize"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be true or false")
         if self.gradient_clip_norm is not None:
             positive("gradient_clip_norm")
         if not self.modalities or len(set(self.modalities)) != len(self.modalities) or any(

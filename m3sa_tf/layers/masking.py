@@ -1,0 +1,60 @@
+"""Padding masks from sequence lengths, and masked reductions that never divide by zero.
+
+Every sequence in M³SA-TF is right-padded and comes with its length (interfaces §2). These
+helpers turn lengths into boolean masks and reduce over valid steps only, so that padding
+past the lengths cannot change any output and a length of 0 yields zeros, never NaN.
+"""
+
+from keras import ops
+
+
+def lengths_to_mask(lengths, max_length):
+    """Boolean mask [B, T]: True at steps t < length (lengths above T count as T)."""
+    lengths = ops.cast(ops.reshape(lengths, (-1,)), "int32")
+    steps = ops.arange(max_length, dtype="int32")
+    return ops.less(ops.expand_dims(steps, 0), ops.expand_dims(lengths, 1))
+
+
+def apply_mask(sequence, mask):
+    """Zeros the padded steps of a [B, T, d] sequence."""
+    return sequence * ops.cast(ops.expand_dims(mask, -1), sequence.dtype)
+
+
+def valid_lengths(mask, dtype="float32"):
+    """Number of valid steps per row, [B], as `dtype`."""
+    return ops.sum(ops.cast(mask, dtype), axis=1)
+
+
+def masked_mean(sequence, mask):
+    """Mean over the valid steps of a [B, T, d] sequence -> [B, d]; 0 for length 0."""
+    total = ops.sum(apply_mask(sequence, mask), axis=1)
+    count = ops.expand_dims(valid_lengths(mask, sequence.dtype), -1)
+    return total / ops.maximum(count, 1.0)
+
+
+def masked_max(sequence, mask):
+    """Max over the valid steps of a [B, T, d] sequence -> [B, d]; 0 for length 0."""
+    # A large finite negative (not -inf) keeps the gradient of empty rows finite.
+    very_negative = ops.cast(-1e9, sequence.dtype)
+    filled = ops.where(ops.expand_dims(mask, -1), sequence, very_negative)
+    best = ops.max(filled, axis=1)
+    has_steps = ops.expand_dims(ops.any(mask, axis=1), -1)
+    return ops.where(has_steps, best, ops.zeros_like(best))
+
+
+def last_valid_step(sequence, mask):
+    """The step at index length-1 of a [B, T, d] sequence -> [B, d]; 0 for length 0."""
+    count = ops.cast(valid_lengths(mask, "float32"), "int32")
+    # A one-hot selection (rather than a gather) works with a dynamic T and gives a
+    # zero row for length 0.
+    steps = ops.arange(ops.shape(sequence)[1], dtype="int32")
+    select = ops.equal(ops.expand_dims(steps, 0), ops.expand_dims(count - 1, 1))
+    return ops.sum(apply_mask(sequence, select), axis=1)
+
+
+def masked_softmax(scores, mask, axis=-1):
+    """Softmax of `scores` over the True entries of `mask`; all-False rows give zeros."""
+    very_negative = ops.cast(-1e9, scores.dtype)
+    filled = ops.where(mask, scores, very_negative)
+    weights = ops.softmax(filled, axis=axis)
+    return weights * ops.cast(mask, weights.dtype)

@@ -1,0 +1,157 @@
+"""The multi-scale feature extraction block of one modality (paper §III-A, eqs 1–7)."""
+
+import keras
+from keras import ops
+
+from m3sa_tf.layers.masking import apply_mask
+from m3sa_tf.layers.scale_squeeze_excitation import ScaleSqueezeExcitation
+
+EXTRACTORS = ("lstm", "gru", "simple_rnn", "dense")
+
+
+@keras.saving.register_keras_serializable(package="m3sa_tf")
+class MultiScaleBlock(keras.layers.Layer):
+    """Extractor, n scales, channel attention over the scales and a 1×1 convolution.
+
+    eq. 1  F^1 = Extractor(U) — an LSTM in the paper; GRU, SimpleRNN or a per-step Dense
+           (Fig. 9) are selectable. The recurrent extractors keep Keras' default
+           activations so that the cuDNN kernel is used on a GPU, and read the padding
+           mask, so that steps past the length never reach the state.
+    eq. 2  F^{k+1} = Dense(LayerNorm(ReLU(F^k))), k = 1 … n−1.
+    eq. 3  F = stack(F^1, …, F^n) ∈ R^{T×d×n}.
+    eqs 4–6  squeeze, excitation and scale: `ScaleSqueezeExcitation`.
+    eq. 7  X = Conv1×1(M̃). A 1×1 convolution from n channels to one is a learned
+           weighted sum of the n scales plus one bias; it is computed as an einsum
+           (a 2-D convolution costs far more for the same arithmetic). The weights start
+           at 1/n, the plain average of the scales.
+
+    Every output is zero past the sequence's length. With `multi_scale=False` (the
+    ablation of Fig. 7) the block is the extractor alone: one scale, no SE, X = F^1.
+
+    Args:
+        hidden_size: d, the width of every scale and of X.
+        n_scales: n (eq. 2); ignored when `multi_scale=False`.
+        channel_ratio: r of the excitation (eq. 5).
+        extractor: "lstm", "gru", "simple_rnn" or "dense".
+        multi_scale: False for the single-scale ablation.
+        excitation_gate: "relu" (paper) or "sigmoid"; see `ScaleSqueezeExcitation`.
+
+    Call arguments:
+        sequence: float [B, T, D], right-padded.
+        mask: bool [B, T], True at valid steps (a row may be all False).
+
+    Returns:
+        (X, F^n): two float [B, T, d] tensors, the block's output X (eq. 7) for fusion,
+        and the last scale F^n that the unimodal heads read (eqs 8–10).
+
+    Example:
+        >>> block = MultiScaleBlock(hidden_size=8, n_scales=3, channel_ratio=2)
+        >>> u = keras.random.normal((2, 6, 5), seed=0)
+        >>> mask = keras.ops.array([[True] * 6, [True] * 4 + [False] * 2])
+        >>> x, f_n = block(u, mask)
+        >>> tuple(x.shape), tuple(f_n.shape)
+        ((2, 6, 8), (2, 6, 8))
+    """
+
+    def __init__(self, hidden_size, n_scales=5, channel_ratio=4, extractor="lstm",
+                 multi_scale=True, excitation_gate="relu", **kwargs):
+        super().__init__(**kwargs)
+        if extractor not in EXTRACTORS:
+            raise ValueError(f"extractor={extractor!r} is not one of {list(EXTRACTORS)}")
+        if int(n_scales) < 1 or int(hidden_size) < 1:
+            raise ValueError(
+                f"hidden_size={hidden_size!r} and n_scales={n_scales!r} must be integers >= 1"
+            )
+        self.hidden_size = int(hidden_size)
+        self.n_scales = int(n_scales)
+        self.channel_ratio = int(channel_ratio)
+        self.extractor = extractor
+        self.multi_scale = bool(multi_scale)
+        self.excitation_gate = excitation_gate
+        self.supports_masking = False
+
+        width = self.hidden_size
+        if extractor == "lstm":
+            self.feature_extractor = keras.layers.LSTM(width, return_sequences=True,
+                                                       name="extractor")
+        elif extractor == "gru":
+            self.feature_extractor = keras.layers.GRU(width, return_sequences=True,
+                                                      name="extractor")
+        elif extractor == "simple_rnn":
+            self.feature_extractor = keras.layers.SimpleRNN(width, return_sequences=True,
+                                                            name="extractor")
+        else:
+            self.feature_extractor = keras.layers.Dense(width, name="extractor")
+        self.scale_norms = []
+        self.scale_denses = []
+        self.excitation = None
+        if self.multi_scale:
+            for k in range(2, self.n_scales + 1):
+                self.scale_norms.append(keras.layers.LayerNormalization(name=f"norm_{k}"))
+                self.scale_denses.append(keras.layers.Dense(width, name=f"scale_{k}"))
+            self.excitation = ScaleSqueezeExcitation(
+                channel_ratio=self.channel_ratio, gate=excitation_gate, name="excitation"
+            )
+
+    @property
+    def is_recurrent(self):
+        return self.extractor != "dense"
+
+    def build(self, sequence_shape, mask_shape=None):
+        feature_dim = sequence_shape[-1]
+        if feature_dim is None:
+            raise ValueError("the feature axis of the input sequence must be known")
+        self.feature_extractor.build((None, None, feature_dim))
+        for norm, dense in zip(self.scale_norms, self.scale_denses):
+            norm.build((None, None, self.hidden_size))
+            dense.build((None, None, self.hidden_size))
+        if self.multi_scale:
+            self.excitation.build((None, None, self.hidden_size, self.n_scales))
+            self.conv_kernel = self.add_weight(
+                name="conv_kernel",
+                shape=(self.n_scales,),
+                initializer=keras.initializers.Constant(1.0 / self.n_scales),
+            )
+            self.conv_bias = self.add_weight(name="conv_bias", shape=(), initializer="zeros")
+
+    def extract(self, sequence, mask):
+        """F^1 (eq. 1), zero past the lengths."""
+        if self.is_recurrent:
+            # A row of length 0 would give the recurrent kernel (cuDNN in particular) an
+            # empty sequence: let it read the first (zero) step and discard the result.
+            first_step = ops.expand_dims(ops.equal(ops.arange(ops.shape(mask)[1]), 0), 0)
+            rnn_mask = ops.logical_or(mask, first_step)
+            features = self.feature_extractor(sequence, mask=rnn_mask)
+        else:
+            features = self.feature_extractor(sequence)
+        return apply_mask(features, mask)
+
+    def call(self, sequence, mask, training=False):
+        mask = ops.cast(mask, "bool")
+        scale = self.extract(sequence, mask)
+        if not self.multi_scale:
+            return scale, scale
+        scales = [scale]
+        for norm, dense in zip(self.scale_norms, self.scale_denses):
+            scale = apply_mask(dense(norm(ops.relu(scale))), mask)
+            scales.append(scale)
+        stacked = ops.stack(scales, axis=-1)
+        rescaled = self.excitation(stacked, mask)
+        mixed = ops.einsum("btdn,n->btd", rescaled, self.conv_kernel) + self.conv_bias
+        return apply_mask(mixed, mask), scales[-1]
+
+    def compute_output_shape(self, sequence_shape, mask_shape=None):
+        shape = tuple(sequence_shape[:-1]) + (self.hidden_size,)
+        return shape, shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            hidden_size=self.hidden_size,
+            n_scales=self.n_scales,
+            channel_ratio=self.channel_ratio,
+            extractor=self.extractor,
+            multi_scale=self.multi_scale,
+            excitation_gate=self.excitation_gate,
+        )
+        return config
