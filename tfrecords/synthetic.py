@@ -15,10 +15,15 @@ Design (all random draws come from `numpy.random.SeedSequence([seed, ...])`):
   sentiment c: y_m = clip(round_0.2(c + e_m)), c ~ N(0, 0.55²), e_m ~ N(0, 0.3²); the
   fused label is round_0.2(mean(y_T, y_A, y_V)). The prior table is exact (quadrature).
 - Modality m carries u_m = y_m / 3 (MOSI/MOSEI) or y_m (SIMS), a number in [-1, 1]:
-  every valid step is x_t = a_m · u_m · w_m + ε_t, ε_t ~ N(0, I), w_m a fixed random unit
-  vector. So the mean over valid steps, projected on w_m, is the sufficient statistic; a
-  recurrent model or a masked mean can learn it. a_m is set so that a sequence of mean
-  length carries information I_m = a_m² · E[L_m] about u_m: text > vision > audio.
+  every valid step is x_t = P_m (a_m · u_m · v_m + z_t) + τ_m ε_t with z_t ~ N(0, I_k),
+  ε_t ~ N(0, I_D), P_m a fixed random D×k matrix with orthonormal columns and v_m a fixed
+  random unit vector in R^k, so w_m = P_m v_m is the signal direction. Wide modalities
+  (D > 64: BERT text, SIMS' 709-d vision) live mostly in k = 64 latent dimensions, as real
+  features do (they are far from isotropic); narrow ones have P_m = I, τ_m = 0. The noise
+  along w_m has variance σ_m² = 1 + τ_m² and is independent of the rest, so the mean over
+  valid steps projected on w_m is the sufficient statistic; a recurrent model or a masked
+  mean can learn it. a_m is set so that a sequence of mean length carries information
+  I_m = a_m² · E[L_m] / σ_m² about u_m: text > vision > audio.
 - The token ids (`text_bert` row 0) carry a weaker text signal: a quarter of the content
   tokens are sentiment words, positive with probability sigmoid(κ · u_T).
 - `BayesReference` computes the posterior mean of every label given all the features
@@ -42,6 +47,8 @@ POSITIVE_TOKENS = (2000, 2050)  # [lo, hi) ids of positive sentiment words
 NEGATIVE_TOKENS = (2050, 2100)
 NEUTRAL_TOKENS_FROM = 2100
 CHUNK_SIZE = 256
+LATENT_DIM = 64  # k of the wide modalities
+WIDE_NOISE = 0.1  # τ of the wide modalities
 _SPLIT_INDEX = {split: i for i, split in enumerate(specs.SPLITS)}
 
 
@@ -127,23 +134,49 @@ def state_table(name: str) -> StateTable:
     return StateTable(prior=prior, fused=fused, unimodal=y, signal_scale=1.0)
 
 
-def _directions(name: str, seed: int) -> Dict[str, np.ndarray]:
+@dataclasses.dataclass(frozen=True)
+class ModalityGeometry:
+    """Where a modality's signal and noise live.
+
+    Attributes:
+        embedding: P, (D, k) with orthonormal columns, or None when k = D (P = I).
+        latent_direction: v, unit vector in R^k.
+        direction: w = P v, unit vector in R^D.
+        noise: τ, the isotropic noise added on top of the k latent dimensions.
+        amplitude: a, the per-step signal amplitude.
+    """
+
+    embedding: Optional[np.ndarray]
+    latent_direction: np.ndarray
+    direction: np.ndarray
+    noise: float
+    amplitude: float
+
+    @property
+    def variance_along_direction(self) -> float:
+        return 1.0 + self.noise ** 2
+
+
+def _geometry(name: str, seed: int) -> Dict[str, ModalityGeometry]:
     spec = specs.spec_for(name)
+    design = DESIGNS[spec.base]
     rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
     out = {}
     for m in specs.MODALITIES:
-        w = rng.standard_normal(spec.feature_dims[m])
-        out[m] = w / np.linalg.norm(w)
-    return out
-
-
-def _amplitudes(name: str) -> Dict[str, float]:
-    spec = specs.spec_for(name)
-    design = DESIGNS[spec.base]
-    out = {}
-    for m in specs.MODALITIES:
+        d = spec.feature_dims[m]
+        wide = d > LATENT_DIM
+        k = LATENT_DIM if wide else d
+        v = rng.standard_normal(k)
+        v /= np.linalg.norm(v)
+        if wide:
+            embedding, _ = np.linalg.qr(rng.standard_normal((d, k)))
+            direction, noise = embedding @ v, WIDE_NOISE
+        else:
+            embedding, direction, noise = None, v, 0.0
         fraction = _TEXT_MEAN_FRACTION if m == "text" else _AV_MEAN_FRACTION
-        out[m] = math.sqrt(design.information[m] / (fraction * spec.max_lengths[m]))
+        amplitude = math.sqrt(design.information[m] * (1.0 + noise ** 2)
+                              / (fraction * spec.max_lengths[m]))
+        out[m] = ModalityGeometry(embedding, v, direction, noise, amplitude)
     return out
 
 
@@ -181,8 +214,7 @@ class SyntheticGenerator:
         self.spec = specs.spec_for(name)
         self.design = DESIGNS[self.spec.base]
         self.table = state_table(name)
-        self.directions = _directions(name, self.seed)
-        self.amplitudes = _amplitudes(name)
+        self.geometry = _geometry(name, self.seed)
         self.split_sizes = specs.scaled_split_sizes(name, self.scale)
 
     def _split_plan(self, split: str):
@@ -213,9 +245,17 @@ class SyntheticGenerator:
         out: Dict[str, Any] = {}
         for m in specs.MODALITIES:
             t, d = spec.max_lengths[m], spec.feature_dims[m]
+            geo = self.geometry[m]
             u = table.unimodal[m][states] / table.signal_scale
-            x = rng.standard_normal((c, t, d))
-            x += (self.amplitudes[m] * u)[:, None, None] * self.directions[m][None, None]
+            k = len(geo.latent_direction)
+            x = rng.standard_normal((c, t, k))
+            x += (geo.amplitude * u)[:, None, None] * geo.latent_direction[None, None]
+            if geo.embedding is not None:
+                # One 2-D product with a contiguous P^T: a stacked 3-D matmul against a
+                # transposed view is two orders of magnitude slower.
+                x = (x.reshape(-1, k) @ np.ascontiguousarray(geo.embedding.T)).reshape(
+                    c, t, d)
+                x += geo.noise * rng.standard_normal((c, t, d))
             valid = np.arange(t)[None, :] < lengths[m][:, None]
             x *= valid[:, :, None]
             if m == "audio":
@@ -311,8 +351,7 @@ class BayesReference:
         self.spec = specs.spec_for(name)
         self.design = DESIGNS[self.spec.base]
         self.table = state_table(name)
-        self.directions = _directions(name, int(seed))
-        self.amplitudes = _amplitudes(name)
+        self.geometry = _geometry(name, int(seed))
 
     def statistics(self, example: Mapping[str, Any]) -> np.ndarray:
         """[S_T, Q_T, S_A, Q_A, S_V, Q_V, n_positive, n_negative] of one example."""
@@ -320,7 +359,7 @@ class BayesReference:
         for m in specs.MODALITIES:
             x = np.asarray(example[m], dtype=np.float64)
             observed = x != 0
-            w = self.directions[m]
+            w = self.geometry[m].direction
             out.append(float(np.sum(x @ w)))
             out.append(float(np.sum(observed * (w * w)[None, :])))
         ids = np.asarray(example["text_token_ids"])
@@ -337,10 +376,12 @@ class BayesReference:
         for i, m in enumerate(specs.MODALITIES):
             if m not in modalities:
                 continue
-            a = self.amplitudes[m]
+            geo = self.geometry[m]
+            a, var = geo.amplitude, geo.variance_along_direction
             u = table.unimodal[m] / table.signal_scale
             s, q = stats[:, 2 * i], stats[:, 2 * i + 1]
-            logp += a * s[:, None] * u[None, :] - 0.5 * a * a * q[:, None] * (u * u)[None]
+            logp += (a * s[:, None] * u[None, :]
+                     - 0.5 * a * a * q[:, None] * (u * u)[None]) / var
         if "text" in modalities:
             z = self.design.token_slope * table.unimodal["text"] / table.signal_scale
             log_pos = -np.logaddexp(0.0, -z)
