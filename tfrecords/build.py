@@ -76,7 +76,8 @@ def _make_builder(name: str, data_dir: str, source: Optional[str], scale: float,
 
 
 def build_dataset(name: str, data_dir: Optional[str] = None, source: Optional[str] = None,
-                  scale: float = 1.0, seed: int = 0, *, log=None) -> DatasetInfo:
+                  scale: float = 1.0, seed: int = 0, *, num_shards: Optional[int] = None,
+                  log=None) -> DatasetInfo:
     """Builds dataset `name` into `data_dir` unless it is already built.
 
     Arguments:
@@ -85,6 +86,8 @@ def build_dataset(name: str, data_dir: Optional[str] = None, source: Optional[st
         source: MMSA pickle (file or folder) for a real dataset; unused for synthetic.
         scale: synthetic only: fraction of the real split sizes, in (0, 1].
         seed: synthetic only: generator seed.
+        num_shards: files per split (default: tfds picks, by size). Several workers
+            read whole files each only when a split has at least one file per worker.
         log: callable taking a progress line (default: silent).
 
     Returns:
@@ -127,7 +130,8 @@ def build_dataset(name: str, data_dir: Optional[str] = None, source: Optional[st
         builder = _make_builder(name, workdir, source, scale, seed)
         log(f"{name}: building into {final}" + (f" from {source}" if source else ""))
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-            manual_dir=os.path.dirname(source) if source else None))
+            manual_dir=os.path.dirname(source) if source else None,
+            num_shards=num_shards))
         info = builder.dataset_info()
         info.split_sizes = {s: int(builder.info.splits[s].num_examples)
                             for s in specs.SPLITS}

@@ -122,16 +122,25 @@ def load_dataset(name: str, data_dir: Optional[str] = None, *, scale: float = 1.
     return out, info
 
 
+def shard_policy(num_files: int, num_pipelines: int) -> str:
+    """How `num_pipelines` input pipelines split a split stored in `num_files` files.
+
+    "FILE": each pipeline reads only its own files (needs at least one file per
+    pipeline); "DATA": every pipeline reads all files and keeps every n-th example,
+    disjoint and covering too, at the cost of reading everything; "OFF": one pipeline.
+    """
+    if num_pipelines <= 1:
+        return "OFF"
+    return "FILE" if num_files >= num_pipelines else "DATA"
+
+
 def _read_split(builder, split, input_context, shuffle_files, seed, deterministic):
     del deterministic  # set on the whole pipeline through tf.data.Options
     import tensorflow_datasets as tfds
 
     num_files = len(builder.info.splits[split].filenames)
     pipelines = input_context.num_input_pipelines if input_context else 1
-    # File-level sharding (each pipeline reads only its files) needs at least one file
-    # per pipeline; otherwise every pipeline reads all files and keeps every n-th
-    # example (tf.data's DATA policy), which is disjoint and covering too.
-    by_file = input_context is not None and pipelines > 1 and num_files >= pipelines
+    by_file = shard_policy(num_files, pipelines) == "FILE"
     read_config = tfds.ReadConfig(
         shuffle_seed=seed if shuffle_files else None,
         input_context=input_context if by_file else None,

@@ -173,3 +173,21 @@ def test_dataset_info_round_trips_through_json(synthetic_sims):
     assert DatasetInfo.from_json(info.to_json()) == info
     assert DatasetInfo.from_dict(info.to_dict()) == info
     assert info.family == "sims" and info.label_range == (-1.0, 1.0)
+
+
+def test_workers_read_whole_files_when_there_is_one_file_per_worker(tmp_path):
+    from tfrecords.pipeline import shard_policy
+
+    assert shard_policy(1, 1) == "OFF"
+    assert shard_policy(1, 2) == "DATA" and shard_policy(3, 2) == "FILE"
+    data_dir = str(tmp_path)
+    info = build_dataset("synthetic-mosi", data_dir, scale=0.01, seed=2, num_shards=2)
+    shards = []
+    for worker in range(2):
+        context = tf.distribute.InputContext(2, worker, 2)
+        splits, _ = load_dataset("synthetic-mosi", data_dir, scale=0.01, seed=2,
+                                 batch_size=4, keep_ids=True, input_context=context,
+                                 splits=("train",))
+        shards.append(set(_ids(splits["train"])))
+    assert shards[0] and shards[1] and not shards[0] & shards[1]
+    assert len(shards[0] | shards[1]) == info.split_sizes["train"]
