@@ -28,6 +28,7 @@ TEXT_PATHS = ("features", "bert")
 TASKS = ("auto", "multitask", "contrastive", "fused_only")
 EXCITATION_GATES = ("relu", "sigmoid")
 CONTRASTIVE_PAIR_WEIGHTS = ("detached", "full", "none")
+UNIMODAL_HEAD_TRAININGS = ("probe", "auxiliary", "off")
 REGRESSION_LOSSES = ("l1", "mse", "huber")
 WEIGHT_SCHEDULES = ("constant", "exponential", "linear", "cosine")
 PAIRS = ("text_audio", "text_vision", "audio_vision")
@@ -96,6 +97,14 @@ class M3SAConfig:
             is treated: "detached" (a per-pair weight, no gradient through it; default),
             "full" (the literal formula, gradient through the weight too, which rewards
             lowering the positive similarity), "none" (drop the factor: plain InfoNCE).
+        unimodal_head_training: how the unimodal heads (eqs 8–10) learn when the task is
+            not "multitask" (eqs 26–27 have no unimodal term, yet the heads' predictions
+            are outputs and rank the modalities for the key choice, §III-B). They regress
+            the unimodal label when the batch has one, else the fused label, weighted by
+            the (decaying) unimodal weights. "probe" (default): the gradient stops at the
+            heads' input F^n, so the network itself is trained by eq. 27 exactly;
+            "auxiliary": the gradient flows into the blocks (extra subtasks); "off": the
+            heads are not trained.
         contrastive_dim: width of the shared embedding the modalities are projected to
             before their dot products (the paper's modalities differ in width).
         subtask_weight_schedule / subtask_weight_decay / subtask_weight_floor: the
@@ -145,6 +154,7 @@ class M3SAConfig:
     temperature: float = 0.5
     contrastive_normalize: bool = True
     contrastive_pair_weight: str = "detached"
+    unimodal_head_training: str = "probe"
     contrastive_dim: int = 64
     subtask_weight_schedule: str = "exponential"
     subtask_weight_decay: float = 0.95
@@ -317,6 +327,7 @@ class M3SAConfig:
             ("subtask_weight_schedule", WEIGHT_SCHEDULES),
             ("excitation_gate", EXCITATION_GATES),
             ("contrastive_pair_weight", CONTRASTIVE_PAIR_WEIGHTS),
+            ("unimodal_head_training", UNIMODAL_HEAD_TRAININGS),
         ):
             choice(name, allowed)
         for name in ("n_scales", "channel_ratio", "fusion_dim", "num_heads", "contrastive_dim",

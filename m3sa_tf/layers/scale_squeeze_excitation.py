@@ -77,6 +77,8 @@ class ScaleSqueezeExcitation(keras.layers.Layer):
 
     def compute_gates(self, scales, mask):
         """s, [B, n]: the excitation weights of eq. 5."""
+        if not self.built:
+            self.build(tuple(scales.shape))
         hidden = self.squeeze_to_hidden(self.squeeze(scales, mask))
         logits = self.hidden_to_gates(hidden)
         return ops.relu(logits) if self.gate == "relu" else ops.sigmoid(logits)

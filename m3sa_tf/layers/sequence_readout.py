@@ -19,7 +19,7 @@ class SequenceReadout(keras.layers.Layer):
       the convention of MMSA's recurrent subnets and MulT).
     - "mean": the mean over valid steps.
     - "max": the feature-wise max over valid steps.
-    - "attention": softmax(w·x_t + b) over valid steps, then the weighted sum.
+    - "attention": softmax(w·x_t) over valid steps, then the weighted sum.
 
     A row of length 0 yields a zero vector in every mode (never NaN), and steps past the
     length never change the result.
@@ -47,7 +47,9 @@ class SequenceReadout(keras.layers.Layer):
         if mode not in READOUTS:
             raise ValueError(f"readout mode={mode!r} is not one of {list(READOUTS)}")
         self.mode = mode
-        self.scorer = keras.layers.Dense(1, name="score") if mode == "attention" else None
+        # No bias: a constant shift of every score leaves the softmax unchanged.
+        self.scorer = (keras.layers.Dense(1, use_bias=False, name="score")
+                       if mode == "attention" else None)
 
     def build(self, sequence_shape, mask_shape=None):
         if self.scorer is not None:

@@ -24,6 +24,11 @@ class M3SALoss(keras.losses.Loss):
       ∂_f·L_f,n + Σ_pairs ∂_αβ·ℓ_αβ,n, which is how it is computed.
     - "fused_only": mean of ∂_f·L_f.
 
+    In the tasks other than "multitask" the unimodal heads are trained as set by
+    config.unimodal_head_training: unless "off", each adds ∂_m·L(ŷ_m, y), y its unimodal
+    label when the batch has one and the fused label otherwise (with "probe" the model
+    stops the gradient at the heads' input, so these terms train the heads alone).
+
     The loss is computed per sample and reduced by Keras ("sum_over_batch_size"), so
     under a `tf.distribute` strategy the value is the replica's mean divided by the
     number of replicas (Keras' `scale_loss_for_distribution`): the replicas' summed
@@ -65,10 +70,10 @@ class M3SALoss(keras.losses.Loss):
         self.has_unimodal_labels = bool(has_unimodal_labels)
         self.task = config.resolve_task(self.has_unimodal_labels)
         self.initial_weights = {}
-        if self.task == "multitask":
+        if self.trains_unimodal_heads:
             for m in config.modalities:
                 self.initial_weights[m] = float(config.unimodal_weights[m])
-        elif self.task == "contrastive":
+        if self.task == "contrastive":
             for pair in self.pairs:
                 self.initial_weights[pair] = float(config.contrastive_weights[pair])
         self.subtask_weights = {
@@ -76,6 +81,10 @@ class M3SALoss(keras.losses.Loss):
                                 name=f"subtask_weight_{key}")
             for key, value in self.initial_weights.items()
         }
+
+    @property
+    def trains_unimodal_heads(self):
+        return self.task == "multitask" or self.config.unimodal_head_training != "off"
 
     @property
     def pairs(self):
@@ -103,6 +112,12 @@ class M3SALoss(keras.losses.Loss):
         total = config.fused_weight * per_sample_regression_loss(
             config.regression_loss, y_true["fused"], y_pred["fused"]
         )
+        if self.trains_unimodal_heads:
+            for m in config.modalities:
+                if m in y_pred:
+                    target = y_true[m] if m in y_true else y_true["fused"]
+                    term = per_sample_regression_loss(config.regression_loss, target, y_pred[m])
+                    total = total + ops.cast(self.subtask_weights[m], term.dtype) * term
         if self.task == "contrastive":
             for pair in self.pairs:
                 first, second = pair.split("_")

@@ -22,7 +22,7 @@ def multitask_loss_terms(labels, outputs, fused_weight, unimodal_weights, kind="
     Example:
         >>> labels = {"fused": [1.0, -1.0], "text": [0.5, 0.0]}
         >>> outputs = {"fused": [0.0, -1.0], "text": [0.5, 1.0], "audio": [9.0, 9.0]}
-        >>> multitask_loss_terms(labels, outputs, 1.0, {"text": 0.5}).tolist()
+        >>> ops.convert_to_numpy(multitask_loss_terms(labels, outputs, 1.0, {"text": 0.5})).tolist()
         [1.0, 0.5]
     """
     total = fused_weight * per_sample_regression_loss(kind, labels["fused"], outputs["fused"])

@@ -9,7 +9,7 @@ def per_sample_regression_loss(kind, y_true, y_pred, huber_delta=1.0):
     """L(ŷ, y) for every sample, [B]: "l1" |ŷ−y|, "mse" (ŷ−y)², or "huber" (δ = 1).
 
     Example:
-        >>> per_sample_regression_loss("l1", [0.0, 1.0], [0.5, -1.0]).tolist()
+        >>> ops.convert_to_numpy(per_sample_regression_loss("l1", [0.0, 1.0], [0.5, -1.0])).tolist()
         [0.5, 2.0]
     """
     if kind not in REGRESSION_LOSSES:

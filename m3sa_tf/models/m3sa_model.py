@@ -36,7 +36,9 @@ class M3SAModel(keras.Model):
     """M³SA: multi-scale blocks, unimodal heads, key-modality fusion, fused head.
 
     Per modality m (config.modalities): `multi_scale_{m}` (eqs 1–7) gives X_m and F^n_m;
-    `head_{m}` reads F^n_m through the readout (eqs 8–10). `fusion` combines the X_m
+    `head_{m}` reads F^n_m through the readout (eqs 8–10); outside the multitask task,
+    config.unimodal_head_training says how the heads learn (by default as probes: the
+    gradient stops at F^n). `fusion` combines the X_m
     (config.fusion: "key" eqs 11–23, or the Fig. 8 ablations "equal", "late", "early")
     and `head_fused` reads the result (eq. 24). For the contrastive task,
     `contrastive_projection_{m}` maps the pooled X_m to the shared embedding of eq. 26.
@@ -240,9 +242,14 @@ class M3SAModel(keras.Model):
             return outputs
 
         high_level = {}
+        probe_heads = (self.task != "multitask"
+                       and config.unimodal_head_training == "probe")
         for m in self.modalities:
             x_m, last_scale = self.blocks[m](sequences[m], masks[m], training=training)
             high_level[m] = x_m
+            if probe_heads:
+                # The heads learn from F^n without changing what eq. 27 trains.
+                last_scale = ops.stop_gradient(last_scale)
             outputs[m] = self.heads[m](last_scale, masks[m], training=training)
         if config.fusion == "late":
             fused = self.fusion(high_level, masks)
