@@ -48,3 +48,23 @@ def read_predictions_csv(path):
 
 def project_root():
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def pipeline_argv(root, data_dir, *extra):
+    """`python -m pipelines.run` arguments for the tiny model on the tiny dataset."""
+    import json
+
+    argv = ["--dataset", DATASET, "--data-dir", data_dir, "--pipeline-root", str(root),
+            "--scale", str(SCALE), "--verbose", "0", "--set"]
+    argv += [f"{k}={json.dumps(v)}" for k, v in TINY_OVERRIDES.items()]
+    return argv + list(extra)
+
+
+def run_pipeline(argv):
+    """Runs the pipeline as the CLI would; returns (executions, log lines)."""
+    from pipelines import run
+
+    lines = []
+    options = run.options_from_args(run.build_parser().parse_args(argv))
+    executions = run.run_pipeline(options, log=lines.append)
+    return executions, lines

@@ -16,13 +16,7 @@ import numpy as np
 import pytest
 
 from pipelines import export
-from tests.serving.helpers import (
-    DATASET,
-    SCALE,
-    TINY_OVERRIDES,
-    load_split_arrays,
-    read_predictions_csv,
-)
+from tests.serving.helpers import load_split_arrays, read_predictions_csv
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FEATURE_INPUTS = {
@@ -37,14 +31,10 @@ OUTPUTS = ("fused", "text", "audio", "vision")
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, tiny_data_dir):
-    from m3sa_tf import M3SAConfig
-    from pipelines.training import train_and_evaluate
-
-    run_dir = str(tmp_path_factory.mktemp("export_run") / "run")
-    config = M3SAConfig.for_dataset(DATASET, **TINY_OVERRIDES)
-    train_and_evaluate(config, tiny_data_dir, run_dir, scale=SCALE, verbose=0)
-    return run_dir
+def trained_run(first_pipeline_run):
+    """The run directory `pipelines.training.train_and_evaluate` wrote for the
+    pipeline's trainer stage (tiny model, tiny synthetic data)."""
+    return os.path.join(first_pipeline_run["executions"]["trainer"].path, "run")
 
 
 @pytest.fixture(scope="module")
