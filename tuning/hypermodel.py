@@ -1,0 +1,180 @@
+"""`M3SAHyperModel`: a keras-tuner HyperModel over the model and training code of
+`pipelines.train`.
+
+There is no second training loop here. `build(hp)` turns the trial's hyper-parameters
+into an `M3SAConfig` (`base_config.replace(...)`, see `tuning.space`) and builds and
+compiles the model with `pipelines.training.build_compiled_model` (seeded from the
+config). `fit(hp, model, ...)` trains it with the training library's callbacks
+(`pipelines.training.make_callbacks`: the subtask-weight schedule; the protocol's early
+stopping on validation loss, `ResumableEarlyStopping`, which also checkpoints every epoch
+into the trial's directory so that a trial cut short resumes at its last finished
+epoch) plus `MSAMetricsCallback` on the validation split, and returns the objective.
+
+The objective of a trial is read at the epoch the training protocol would keep, the one
+with the lowest validation loss (early stopping's best epoch), not at the epoch where the
+objective itself happened to peak; so it is the number `pipelines.train` would report on
+validation data for these hyper-parameters, at the trial's epoch budget.
+
+Example:
+
+>>> hypermodel = M3SAHyperModel(M3SAConfig.for_dataset("synthetic-mosi"), info,
+...                             objective="val_MAE", epochs=5)        # doctest: +SKIP
+>>> tuner = keras_tuner.RandomSearch(hypermodel, objective=..., max_trials=3)
+...                                                                   # doctest: +SKIP
+>>> tuner.search(train, validation_data=valid)                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import time
+from typing import Any, Dict, Iterable, List, Mapping, Optional
+
+import keras_tuner
+
+from m3sa_tf.config import M3SAConfig
+from m3sa_tf.metrics import MSAMetricsCallback
+from pipelines import training
+from pipelines.checkpointing import ResumableEarlyStopping
+from tuning import results, space
+from tuning.objective import is_metric_objective
+
+# The quantity early stopping watches (SPEC §3: best epoch = lowest validation loss).
+EARLY_STOPPING_MONITOR = "val_loss"
+
+
+class M3SAHyperModel(keras_tuner.HyperModel):
+    """Search space, model and training of M³SA for keras-tuner.
+
+    Args:
+        base_config: the configuration every trial starts from; searched fields are
+            overridden per trial (`tuning.space` lists them and their ranges).
+        dataset_info: the `tfrecords.DatasetInfo` of the data (feature widths, whether it
+            has unimodal labels, the metric family).
+        fixed: configuration keys held at their base value instead of searched (e.g. the
+            keys a user set on the command line).
+        objective: the validation quantity a trial reports (`tuning.objective`).
+        epochs: per-trial epoch budget (default `base_config.epochs`); Hyperband passes
+            its own per-round budget to `fit`.
+        verbose: Keras' fit verbosity.
+        extra_callbacks: Keras callbacks added to every trial's fit, used as they are.
+
+    `fit` expects the training dataset as its first argument and `validation_data=`
+    (what `tuner.search(train, validation_data=valid)` passes on) and returns a dict:
+    the objective plus `epochs_run`, `best_epoch` (0-based) and `seconds`, which the
+    oracle stores with the trial (so they travel to the chief in distributed tuning).
+    """
+
+    def __init__(self, base_config: M3SAConfig, dataset_info, *, fixed: Iterable[str] = (),
+                 objective: str = "val_MAE", epochs: Optional[int] = None, verbose: int = 0,
+                 extra_callbacks=(), name: Optional[str] = "m3sa"):
+        super().__init__(name=name, tunable=True)
+        self.base_config = base_config
+        self.dataset_info = dataset_info
+        self.fixed = frozenset(fixed)
+        self.objective = objective
+        self.epochs = int(epochs if epochs is not None else base_config.epochs)
+        self.verbose = verbose
+        self.extra_callbacks = list(extra_callbacks)
+        # Fail now, not in the first trial, on a base configuration the data cannot serve.
+        base_config.resolve_task(bool(dataset_info.has_unimodal_labels))
+
+    # ------------------------------------------------------------------ configurations
+    def search_space_names(self) -> List[str]:
+        """Names of the searched hyper-parameters."""
+        hp = keras_tuner.HyperParameters()
+        space.declare(hp, self.base_config, bool(self.dataset_info.has_unimodal_labels),
+                      self.fixed)
+        return sorted(hp.values)
+
+    def config_for_values(self, values: Mapping[str, Any]) -> M3SAConfig:
+        """The full configuration for a trial's hyper-parameter values, with the base
+        configuration's `epochs` (the budget of a real training run, not of a trial)."""
+        return space.config_from_values(values, self.base_config)
+
+    def trial_config(self, hp) -> M3SAConfig:
+        """Declares the space on `hp`; the trial's configuration with the trial budget."""
+        config = space.config_from_hyperparameters(
+            hp, self.base_config, bool(self.dataset_info.has_unimodal_labels), self.fixed
+        )
+        return config.replace(epochs=self.epochs)
+
+    # ------------------------------------------------------------------ keras-tuner API
+    def build(self, hp):
+        config = self.trial_config(hp)
+        return training.build_compiled_model(config, self.dataset_info)
+
+    def fit(self, hp, model, x, *, validation_data=None, callbacks=(), epochs=None,
+            initial_epoch: int = 0, verbose=None, trial_dir: Optional[str] = None,
+            **unused) -> Dict[str, float]:
+        if validation_data is None:
+            raise ValueError("M3SAHyperModel.fit needs validation_data (the valid split)")
+        config = self.trial_config(hp)
+        epochs = int(epochs if epochs is not None else config.epochs)
+        scratch = None
+        if trial_dir is None:
+            scratch = trial_dir = tempfile.mkdtemp(prefix="m3sa_trial_")
+        checkpoint_dir = os.path.join(trial_dir, training.CHECKPOINT_DIR)
+        checkpoint = ResumableEarlyStopping(
+            checkpoint_dir, checkpoint_dir, monitor=EARLY_STOPPING_MONITOR,
+            patience=config.early_stopping_patience,
+        )
+        started = time.monotonic()
+        try:
+            restored = checkpoint.restore(model)
+            initial_epoch = max(int(initial_epoch), restored)
+            if initial_epoch < epochs and not checkpoint.finished:
+                # The metrics callback goes first: the checkpoint's epoch log, early
+                # stopping and keras-tuner's own callbacks all read its val_ metrics.
+                trial_callbacks = training.make_callbacks(
+                    config,
+                    checkpoint=None,
+                    tensorboard_dir=None,
+                    extra_callbacks=[
+                        MSAMetricsCallback(validation_data, self.dataset_info.family,
+                                           prefix="val_", on_nonfinite="nan"),
+                        checkpoint,
+                        *self.extra_callbacks,
+                        *list(callbacks or ()),
+                    ],
+                )
+                model.fit(x, validation_data=validation_data, epochs=epochs,
+                          initial_epoch=initial_epoch, callbacks=trial_callbacks,
+                          verbose=self.verbose if verbose is None else verbose)
+        finally:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+        seconds = time.monotonic() - started + _previous_seconds(checkpoint.log, restored)
+        return self.trial_result(checkpoint.log, seconds)
+
+    def trial_result(self, epoch_log: List[Mapping[str, Any]], seconds: float
+                     ) -> Dict[str, float]:
+        """The objective at the protocol's best epoch (lowest val_loss), plus the trial's
+        epochs_run, best_epoch and seconds, from the checkpoint's per-epoch log."""
+        if not epoch_log:
+            raise ValueError("the trial finished no epoch")
+        losses = [row.get(EARLY_STOPPING_MONITOR, math.nan) for row in epoch_log]
+        finite = [i for i, v in enumerate(losses) if math.isfinite(v)]
+        best = min(finite, key=lambda i: losses[i]) if finite else len(epoch_log) - 1
+        row = epoch_log[best]
+        if self.objective not in row:
+            where = ("the MSA metrics callback" if is_metric_objective(self.objective)
+                     else "Keras' validation logs")
+            raise ValueError(
+                f"objective {self.objective!r} is not among the epoch logs "
+                f"{sorted(row)} (expected from {where})"
+            )
+        return {
+            self.objective: float(row[self.objective]),
+            results.EPOCHS_RUN: float(len(epoch_log)),
+            results.BEST_EPOCH: float(row.get("epoch", best)),
+            results.SECONDS: float(seconds),
+        }
+
+
+def _previous_seconds(epoch_log, restored_epochs: int) -> float:
+    """Training seconds of the epochs an earlier session of this trial finished."""
+    return float(sum(row.get("seconds", 0.0) for row in epoch_log[:restored_epochs]))
