@@ -1,5 +1,6 @@
 """The BERT text path: a keras-hub BERT backbone inside the model (config.text_path="bert")."""
 
+import importlib.util
 import os
 
 import keras
@@ -16,12 +17,20 @@ def load_bert_backbone(preset):
     """
     import keras_hub
 
-    looks_like_path = os.sep in str(preset) or str(preset).startswith(".")
+    looks_like_path = (os.sep in str(preset) or str(preset).startswith(".")
+                       or os.path.isdir(str(preset)))
     if looks_like_path and not os.path.isdir(preset):
         raise FileNotFoundError(
             f"BERT checkpoint directory {preset!r} does not exist; expected a keras-hub "
             "preset directory or a Hugging Face BERT checkpoint directory "
             "(config.json, model.safetensors, vocab.txt)"
+        )
+    if (looks_like_path and os.path.isfile(os.path.join(preset, "model.safetensors"))
+            and importlib.util.find_spec("safetensors") is None):
+        # keras-hub imports it only deep inside its converter, as a bare ModuleNotFoundError.
+        raise ImportError(
+            f"{preset!r} is a Hugging Face checkpoint (model.safetensors); reading it needs "
+            "the 'safetensors' package: pip install safetensors"
         )
     return keras_hub.models.BertBackbone.from_preset(preset)
 
@@ -32,8 +41,13 @@ class BertTextEncoder(keras.layers.Layer):
 
     The paper extracts 768-d BERT features for the text (§IV-A) and fine-tunes BERT
     (§IV-F). The backbone is a layer of the model, fine-tuned when `trainable` (config.
-    bert_trainable) and frozen otherwise. Its configuration and weights are saved with the
-    model, so a saved `.keras` model loads without the original checkpoint directory.
+    bert_trainable) and frozen otherwise. A frozen backbone is a fixed feature extractor:
+    it runs in inference mode (no dropout) during training too, so the text features it
+    gives are the same ones the precomputed-feature path would see. Only the sequence
+    output is used, so BERT's pooler (`pooled_dense`, the [CLS] projection) stays frozen
+    whatever `trainable` says: it could get no gradient, and Keras would warn about it on
+    every traced training step. Its configuration and weights are saved with the model,
+    so a saved `.keras` model loads without the original checkpoint directory.
 
     Args:
         backbone: a `keras_hub.models.BertBackbone` (see `load_bert_backbone`).
@@ -60,6 +74,19 @@ class BertTextEncoder(keras.layers.Layer):
         if isinstance(backbone, dict):
             backbone = keras.saving.deserialize_keras_object(backbone)
         self.backbone = backbone
+        self._freeze_unused_pooler()
+
+    # Keras' setter propagates `trainable` to every sublayer; the pooler must stay frozen.
+    @keras.layers.Layer.trainable.setter
+    def trainable(self, value):
+        keras.layers.Layer.trainable.fset(self, value)
+        self._freeze_unused_pooler()
+
+    def _freeze_unused_pooler(self):
+        # Layer.__init__ sets `trainable` before the backbone is attached.
+        pooler = getattr(getattr(self, "backbone", None), "pooled_dense", None)
+        if pooler is not None:
+            pooler.trainable = False
 
     @property
     def hidden_dim(self):
@@ -69,6 +96,8 @@ class BertTextEncoder(keras.layers.Layer):
         self.built = True
 
     def call(self, token_ids, segment_ids, padding_mask, training=False):
+        if not self.trainable:
+            training = False
         mask = ops.cast(padding_mask, "bool")
         outputs = self.backbone(
             {
