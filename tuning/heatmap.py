@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Mapping, Sequence, Tuple
 
@@ -27,7 +28,10 @@ def plot_grid_heatmap(path: str, n_values: Sequence[int], r_values: Sequence[int
     """Writes a heat map of `values[(n, r)]` to `path` (PNG, atomically).
 
     Rows are the numbers of scales n, columns the channel ratios r; a cell without a
-    finite value (not run yet, or failed) is left blank. Each cell is annotated.
+    finite value (not run yet, or failed) is left blank. Each cell is annotated. The
+    PNG's "Description" text chunk holds the plotted grid as JSON (`metric`, `n_values`,
+    `r_values`, `values`: rows by n, null for a blank cell), so the picture can be
+    checked against the table it came from.
     """
     grid = np.full((len(n_values), len(r_values)), np.nan)
     for i, n in enumerate(n_values):
@@ -54,6 +58,15 @@ def plot_grid_heatmap(path: str, n_values: Sequence[int], r_values: Sequence[int
         fig.colorbar(image, ax=ax, label=metric)
         fig.tight_layout()
         with atomic_path(path) as tmp_path:
-            fig.savefig(tmp_path, format="png", dpi=100)
+            fig.savefig(tmp_path, format="png", dpi=100,
+                        metadata={"Description": grid_description(n_values, r_values,
+                                                                  grid, metric)})
     finally:
         plt.close(fig)
+
+
+def grid_description(n_values, r_values, grid, metric: str) -> str:
+    """The JSON stored in the heat map's PNG "Description" chunk."""
+    values = [[float(v) if np.isfinite(v) else None for v in row] for row in grid]
+    return json.dumps({"metric": metric, "n_values": [int(n) for n in n_values],
+                       "r_values": [int(r) for r in r_values], "values": values})

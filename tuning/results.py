@@ -28,7 +28,7 @@ BEST_EPOCH = "best_epoch"
 SECONDS = "seconds"
 
 # Columns before and after the hyper-parameters, in this order.
-LEADING_COLUMNS = ("trial_id", "status")
+LEADING_COLUMNS = ("trial_id", "status", "tuner_id")
 TRAILING_COLUMNS = ("objective_name", "objective", EPOCHS_RUN, BEST_EPOCH, SECONDS, "error")
 
 
@@ -103,10 +103,12 @@ def _last_metric(trial, name: str):
     return None
 
 
-def trial_rows(oracle) -> List[Dict[str, Any]]:
+def trial_rows(oracle, tuner_ids: Mapping[str, str] | None = None
+               ) -> List[Dict[str, Any]]:
     """One dict per trial of `oracle`, ordered by trial id.
 
-    Keys: trial_id, status, every hyper-parameter name seen in any trial (keras-tuner's
+    Keys: trial_id, status, tuner_id (from `tuner_ids`, trial id -> the tuner that ran
+    it, see `tuning.trial_owners`; None where unknown), every hyper-parameter name seen in any trial (keras-tuner's
     own `tuner/...` bookkeeping of Hyperband included), objective_name, objective (the
     trial's score: the best value of the objective it reported), epochs_run, best_epoch,
     seconds and error (the last line of keras-tuner's message for a failed trial).
@@ -115,7 +117,8 @@ def trial_rows(oracle) -> List[Dict[str, Any]]:
     rows = []
     for trial_id in sorted(oracle.trials):
         trial = oracle.trials[trial_id]
-        row: Dict[str, Any] = {"trial_id": trial.trial_id, "status": trial.status}
+        row: Dict[str, Any] = {"trial_id": trial.trial_id, "status": trial.status,
+                               "tuner_id": (tuner_ids or {}).get(trial.trial_id)}
         row.update(trial.hyperparameters.values)
         score = trial.score
         if score is None:
@@ -145,9 +148,10 @@ def table_columns(rows: Iterable[Mapping[str, Any]]) -> List[str]:
     return list(LEADING_COLUMNS) + ordered + list(TRAILING_COLUMNS)
 
 
-def write_trial_table(path: str, oracle) -> List[Dict[str, Any]]:
+def write_trial_table(path: str, oracle, tuner_ids: Mapping[str, str] | None = None
+                      ) -> List[Dict[str, Any]]:
     """Writes the oracle's trial table to `path` (CSV, atomically); returns the rows."""
-    rows = trial_rows(oracle)
+    rows = trial_rows(oracle, tuner_ids)
     write_csv_atomic(path, rows, table_columns(rows))
     return rows
 

@@ -9,6 +9,7 @@ runs a keras-tuner search whose state lives in `OUTPUT_DIR/keras_tuner`. The res
     OUTPUT_DIR/best_hparams.json   the best trial's full M3SAConfig, the JSON that
                                    `pipelines.train --hparams` reads
     OUTPUT_DIR/summary.json        objective, best trial, trial counts, time
+    OUTPUT_DIR/trial_tuners.json   which tuner (KERASTUNER_TUNER_ID) ran each trial
 
 All are written atomically (temp file + rename). Rerunning the same command continues an
 interrupted search (keras-tuner reloads its oracle, `overwrite=False`): finished trials are
@@ -35,6 +36,7 @@ from m3sa_tf.config import M3SAConfig
 from tuning import results as results_module
 from tuning.hypermodel import M3SAHyperModel
 from tuning.objective import objective_for
+from tuning.trial_owners import OWNERS_FILE, TrialOwners
 from tuning.tuners import PROJECT_NAME, distributed_role, make_tuner, serve_oracle
 
 SEARCH_FILE = "search.json"
@@ -90,12 +92,12 @@ def load_search_data(config: M3SAConfig, data_dir: Optional[str], *, scale: floa
 
 
 @keras_tuner.synchronized
-def _snapshot(oracle):
+def _snapshot(oracle, tuner_ids=None):
     """Trial rows and the best completed trial, read under the oracle's lock.
 
     On the chief, gRPC threads update the oracle while the serve loop writes the table.
     """
-    rows = results_module.trial_rows(oracle)
+    rows = results_module.trial_rows(oracle, tuner_ids)
     best = [t for t in oracle.get_best_trials(1) if t.status == "COMPLETED"]
     if not best:
         return rows, None
@@ -105,9 +107,10 @@ def _snapshot(oracle):
 
 
 def write_outputs(output_dir: str, oracle, hypermodel: M3SAHyperModel,
-                  *, seconds: Optional[float] = None) -> Dict[str, Any]:
+                  *, seconds: Optional[float] = None,
+                  owners: Optional[TrialOwners] = None) -> Dict[str, Any]:
     """Writes trials.csv, and best_hparams.json + summary.json once a trial completed."""
-    rows, best = _snapshot(oracle)
+    rows, best = _snapshot(oracle, owners.snapshot() if owners is not None else None)
     results_module.write_csv_atomic(os.path.join(output_dir, TRIALS_FILE), rows,
                                     results_module.table_columns(rows))
     counts: Dict[str, int] = {}
@@ -177,17 +180,20 @@ def run_search(base_config: M3SAConfig, data_dir: Optional[str], output_dir: str
         })
 
     started = time.monotonic()
+    owners = TrialOwners(os.path.join(output_dir, OWNERS_FILE)) if writes_results else None
 
     def on_trial_end(tuner_obj):
         if writes_results:
             write_outputs(output_dir, tuner_obj.oracle, hypermodel,
-                          seconds=time.monotonic() - started)
+                          seconds=time.monotonic() - started, owners=owners)
 
     keras_tuner_obj = make_tuner(
         tuner, hypermodel, tuning_objective, max_trials=max_trials, epochs=epochs,
         seed=seed, directory=output_dir, initial_points=initial_points,
         trial_end_hook=on_trial_end,
     )
+    if owners is not None:
+        owners.attach(keras_tuner_obj.oracle)
     if role == "chief":
         serve_oracle(keras_tuner_obj, trial_end_hook=on_trial_end)
     else:
@@ -198,7 +204,8 @@ def run_search(base_config: M3SAConfig, data_dir: Optional[str], output_dir: str
         return {"role": "worker", "tuner_id": os.environ["KERASTUNER_TUNER_ID"],
                 "trials_run": list(keras_tuner_obj.trials_run),
                 "session_seconds": round(seconds, 3)}
-    summary = write_outputs(output_dir, keras_tuner_obj.oracle, hypermodel, seconds=seconds)
+    summary = write_outputs(output_dir, keras_tuner_obj.oracle, hypermodel, seconds=seconds,
+                            owners=owners)
     summary["role"] = role or "single"
     summary["trials_run"] = list(keras_tuner_obj.trials_run)
     if "best" not in summary:
