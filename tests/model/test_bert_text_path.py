@@ -38,6 +38,12 @@ def tiny_bert_preset(tmp_path_factory):
     return directory
 
 
+@pytest.fixture(scope="module")
+def fine_tuned_model(tiny_bert_preset):
+    """One model for the tests that only run it (none of them changes its weights)."""
+    return bert_model(tiny_bert_preset, bert_trainable=True)
+
+
 def bert_config(preset, **overrides):
     return tiny_config("mosi", text_path="bert", bert_preset=preset, **overrides)
 
@@ -68,8 +74,8 @@ def backbone_variable_ids(model):
     return {id(v) for v in model.text_encoder.backbone.weights}
 
 
-def test_bert_model_reads_token_ids_and_returns_the_documented_outputs(tiny_bert_preset):
-    model = bert_model(tiny_bert_preset)
+def test_bert_model_reads_token_ids_and_returns_the_documented_outputs(fine_tuned_model):
+    model = fine_tuned_model
     assert isinstance(model.text_encoder, BertTextEncoder)
     assert set(BERT_INPUTS) <= set(model.input_keys())
     assert "text" not in model.input_keys() and "text_length" not in model.input_keys()
@@ -85,8 +91,8 @@ def test_bert_model_reads_token_ids_and_returns_the_documented_outputs(tiny_bert
     assert all(np.isfinite(np.asarray(v)).all() for v in outputs.values())
 
 
-def test_tokens_past_the_padding_mask_change_no_output(tiny_bert_preset):
-    model = bert_model(tiny_bert_preset)
+def test_tokens_past_the_padding_mask_change_no_output(fine_tuned_model):
+    model = fine_tuned_model
     features = bert_batch()
     reference = as_numpy(model(features, training=False))
 
@@ -111,8 +117,8 @@ def test_tokens_past_the_padding_mask_change_no_output(tiny_bert_preset):
 
 
 def test_a_fine_tuned_backbone_gets_gradients_in_every_weight_the_text_uses(
-        tiny_bert_preset):
-    model = bert_model(tiny_bert_preset, bert_trainable=True)
+        fine_tuned_model):
+    model = fine_tuned_model
     features = bert_batch()
     labels = {"fused": np.linspace(-2, 2, 4).astype("float32")}
     backbone_weights = [v for v in model.trainable_weights
