@@ -36,9 +36,11 @@ def _machine():
         info["cpu_model"] = names[0] if names else None
     except OSError:
         pass
-    if hasattr(os, "getloadavg"):
-        info["load_average_at_start"] = list(os.getloadavg())
     return info
+
+
+def _load_average():
+    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
 
 
 def _one_pass(dataset):
@@ -56,6 +58,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--output", default=RESULTS)
     args = parser.parse_args(argv)
+    load_at_start = _load_average()
 
     import numpy as np
     import tensorflow as tf
@@ -103,11 +106,11 @@ def main(argv=None) -> int:
         "machine": _machine(),
         "versions": {"tensorflow": tf.__version__, "tensorflow_datasets": tfds.__version__,
                      "numpy": np.__version__},
-        "note": "Shared, noisy machine (other jobs running on the same cores; see "
-                "load_average_at_start): treat the figures as indicative only.",
+        "note": "A load average above cpu_count means other jobs shared the CPU while "
+                "this was measured: the figures are then pessimistic.",
     }
-    payload["machine"]["load_average_at_end"] = (list(os.getloadavg())
-                                                 if hasattr(os, "getloadavg") else None)
+    payload["machine"]["load_average_at_start"] = load_at_start
+    payload["machine"]["load_average_at_end"] = _load_average()
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     tmp = args.output + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:

@@ -198,8 +198,8 @@ def main(argv=None) -> int:
         "machine": machine_info(),
         "load_average_1_5_15min": {"before": list(load_before), "after": list(os.getloadavg())},
         "note": "forward + backward + AdamW update of one cached batch (train_on_batch); "
-                "the CPU was shared with other jobs (see the load average), so absolute "
-                "figures are pessimistic and vary between runs.",
+                "a load average above the CPU count means other jobs shared the CPU, and "
+                "the figures are then pessimistic.",
     }
     write_json_atomic(args.output, result)
     print(f"wrote {args.output}")
