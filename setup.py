@@ -25,6 +25,8 @@ setup(
         "tensorflow-text>=2.21.1,<2.22",
         "tensorflow-datasets>=4.9.10,<5",
         "keras-hub>=0.32,<0.33",
+        # keras-hub reads Hugging Face checkpoints (the BERT text path) through it.
+        "safetensors>=0.4",
         # TF no longer pulls it in, and keras-tuner fails every trial without it.
         "tensorboard>=2.21,<2.22",
         # keras-tuner's BayesianOptimization needs both.

@@ -29,6 +29,7 @@ TASKS = ("auto", "multitask", "contrastive", "fused_only")
 EXCITATION_GATES = ("relu", "sigmoid")
 CONTRASTIVE_PAIR_WEIGHTS = ("detached", "full", "none")
 UNIMODAL_HEAD_TRAININGS = ("probe", "auxiliary", "off")
+BEST_EPOCH_MONITORS = ("fused_loss", "loss")
 REGRESSION_LOSSES = ("l1", "mse", "huber")
 WEIGHT_SCHEDULES = ("constant", "exponential", "linear", "cosine")
 PAIRS = ("text_audio", "text_vision", "audio_vision")
@@ -118,6 +119,11 @@ class M3SAConfig:
         batch_size, learning_rate, weight_decay (AdamW), epochs,
         early_stopping_patience, key_warmup_epochs (epochs of unimodal training before
         an "auto" key modality is chosen), seed, gradient_clip_norm.
+        best_epoch_monitor: the validation loss that picks the best epoch and drives
+            early stopping. "fused_loss" (default): the fused head's regression loss
+            L_f alone, which is what MMSA selects on; "loss": the whole weighted loss.
+            The paper says "validation loss"; its subtask weights decay every epoch, so
+            the whole loss falls by construction and would favour late epochs.
     """
 
     dataset: str = "mosi"
@@ -165,6 +171,7 @@ class M3SAConfig:
     weight_decay: float = 5e-3
     epochs: int = 50
     early_stopping_patience: int = 8
+    best_epoch_monitor: str = "fused_loss"
     key_warmup_epochs: int = 2
     gradient_clip_norm: Optional[float] = 1.0
     seed: int = 1111
@@ -328,6 +335,7 @@ class M3SAConfig:
             ("excitation_gate", EXCITATION_GATES),
             ("contrastive_pair_weight", CONTRASTIVE_PAIR_WEIGHTS),
             ("unimodal_head_training", UNIMODAL_HEAD_TRAININGS),
+            ("best_epoch_monitor", BEST_EPOCH_MONITORS),
         ):
             choice(name, allowed)
         for name in ("n_scales", "channel_ratio", "fusion_dim", "num_heads", "contrastive_dim",

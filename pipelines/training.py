@@ -326,7 +326,7 @@ def _fit_phase(
     checkpoint = ResumableEarlyStopping(
         os.path.join(read_dir, CHECKPOINT_DIR, name),
         os.path.join(write_dir, CHECKPOINT_DIR, name),
-        monitor="val_loss",
+        monitor="val_" + config.best_epoch_monitor,
         patience=patience,
         session=session,
     )

@@ -42,6 +42,7 @@ def test_partial_json_file_applies_over_dataset_defaults(tmp_path):
         ({"modalities": ["audio"], "key_modality": "text"}, "key_modality"),
         ({"hidden_sizes": {"txt": 3}}, "hidden_sizes"),
         ({"text_path": "bert"}, "bert_preset"),
+        ({"best_epoch_monitor": "accuracy"}, "best_epoch_monitor"),
     ],
 )
 def test_bad_values_name_the_field(overrides, fragment):

@@ -42,8 +42,12 @@ from pipelines.checkpointing import ResumableEarlyStopping
 from tuning import results, space
 from tuning.objective import is_metric_objective
 
-# The quantity early stopping watches (SPEC §3: best epoch = lowest validation loss).
-EARLY_STOPPING_MONITOR = "val_loss"
+
+
+def early_stopping_monitor(config: M3SAConfig) -> str:
+    """The validation loss that picks a trial's best epoch, as in pipelines.train
+    (`M3SAConfig.best_epoch_monitor`), so a trial scores the epoch a run would keep."""
+    return "val_" + config.best_epoch_monitor
 
 
 class M3SAHyperModel(keras_tuner.HyperModel):
@@ -119,7 +123,7 @@ class M3SAHyperModel(keras_tuner.HyperModel):
             scratch = trial_dir = tempfile.mkdtemp(prefix="m3sa_trial_")
         checkpoint_dir = os.path.join(trial_dir, training.CHECKPOINT_DIR)
         checkpoint = ResumableEarlyStopping(
-            checkpoint_dir, checkpoint_dir, monitor=EARLY_STOPPING_MONITOR,
+            checkpoint_dir, checkpoint_dir, monitor=early_stopping_monitor(config),
             patience=config.early_stopping_patience,
         )
         started = time.monotonic()
@@ -148,15 +152,17 @@ class M3SAHyperModel(keras_tuner.HyperModel):
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
         seconds = time.monotonic() - started + _previous_seconds(checkpoint.log, restored)
-        return self.trial_result(checkpoint.log, seconds)
+        return self.trial_result(checkpoint.log, seconds, early_stopping_monitor(config))
 
-    def trial_result(self, epoch_log: List[Mapping[str, Any]], seconds: float
-                     ) -> Dict[str, float]:
-        """The objective at the protocol's best epoch (lowest val_loss), plus the trial's
-        epochs_run, best_epoch and seconds, from the checkpoint's per-epoch log."""
+    def trial_result(self, epoch_log: List[Mapping[str, Any]], seconds: float,
+                     monitor: Optional[str] = None) -> Dict[str, float]:
+        """The objective at the protocol's best epoch (lowest `monitor`, by default the
+        base configuration's best-epoch loss), plus the trial's epochs_run, best_epoch
+        and seconds, from the checkpoint's per-epoch log."""
         if not epoch_log:
             raise ValueError("the trial finished no epoch")
-        losses = [row.get(EARLY_STOPPING_MONITOR, math.nan) for row in epoch_log]
+        monitor = monitor or early_stopping_monitor(self.base_config)
+        losses = [row.get(monitor, math.nan) for row in epoch_log]
         finite = [i for i, v in enumerate(losses) if math.isfinite(v)]
         best = min(finite, key=lambda i: losses[i]) if finite else len(epoch_log) - 1
         row = epoch_log[best]

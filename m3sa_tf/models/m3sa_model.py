@@ -13,6 +13,7 @@ from m3sa_tf.layers.masking import apply_mask, lengths_to_mask
 from m3sa_tf.layers.multi_scale_block import MultiScaleBlock
 from m3sa_tf.layers.sentiment_head import SentimentHead
 from m3sa_tf.losses.m3sa_loss import M3SALoss
+from m3sa_tf.losses.regression import per_sample_regression_loss
 
 BERT_INPUTS = ("text_token_ids", "text_segment_ids", "text_padding_mask")
 
@@ -139,6 +140,9 @@ class M3SAModel(keras.Model):
                 )
         self.fused_head = head("head_fused", 0)
         self.m3sa_loss = M3SALoss(config, self.has_unimodal_labels)
+        # Logged as `fused_loss` / `val_fused_loss`: the fused head's loss alone does
+        # not shrink when the subtask weights decay, so it can pick the best epoch.
+        self.fused_loss_tracker = keras.metrics.Mean(name="fused_loss")
 
     # ------------------------------------------------------------------ inputs
     def input_keys(self):
@@ -275,6 +279,12 @@ class M3SAModel(keras.Model):
         strategy (Keras' convention, which `train_step` undoes for the logged value).
         """
         loss = self.m3sa_loss(y, y_pred, sample_weight)
+        if isinstance(y, dict) and "fused" in y and "fused" in y_pred:
+            self.fused_loss_tracker.update_state(
+                per_sample_regression_loss(self.config.regression_loss, y["fused"],
+                                           y_pred["fused"]),
+                sample_weight=sample_weight,
+            )
         for extra in self.losses:
             loss = loss + self._aggregate_additional_loss(extra)
         return loss
