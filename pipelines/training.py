@@ -7,7 +7,8 @@ The driver, `train_and_evaluate`, runs one seed end to end:
    `config.key_warmup_epochs` epochs, rank the unimodal heads by `unimodal_accuracy` on
    VALIDATION data, keep the best, build the real model with that key and copy every
    matching weight from the warm-up model;
-3. fit with early stopping on the validation loss (`config.early_stopping_patience`),
+3. fit with early stopping on the validation loss named by `config.best_epoch_monitor`
+   (the fused head's by default; patience `config.early_stopping_patience`),
    a checkpoint each epoch (a rerun resumes after the last finished epoch), TensorBoard
    logs and the subtask-weight schedule;
 4. restore the best epoch's weights and test ONCE with them;
