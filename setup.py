@@ -40,6 +40,8 @@ setup(
         "test": [
             "pytest>=8",
             "tensorflow-serving-api>=2.21,<2.22",
+            # tensorflow_datasets.testing (the builders' DatasetBuilderTestCase) imports it.
+            "dill",
         ],
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
     },
