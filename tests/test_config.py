@@ -50,6 +50,16 @@ def test_bad_values_name_the_field(overrides, fragment):
         M3SAConfig.for_dataset("mosi", **overrides)
 
 
+def test_learning_rate_is_table_one_on_mosi_and_chosen_on_validation_for_sims():
+    # Table I: 5e-5 for MOSI (MOSEI follows it); its 1e-6 for SIMS does not train from
+    # scratch in the epoch budget, so SIMS uses 1e-3 (docs/model.md).
+    for name in ("mosi", "mosei", "synthetic-mosi", "synthetic-mosei"):
+        assert M3SAConfig.for_dataset(name).learning_rate == 5e-5
+    for name in ("sims", "synthetic-sims"):
+        assert M3SAConfig.for_dataset(name).learning_rate == 1e-3
+    assert M3SAConfig.for_dataset("mosi", learning_rate=1e-3).learning_rate == 1e-3
+
+
 def test_unknown_dataset_is_rejected():
     with pytest.raises(ConfigError, match="unknown dataset"):
         M3SAConfig.for_dataset("iemocap")
