@@ -131,7 +131,16 @@ def load_data(
     build_if_missing: bool = True,
     splits: Sequence[str] = ("train", "valid", "test"),
 ):
-    """`tfrecords.load_dataset` with the config's global batch size and seed."""
+    """`tfrecords.load_dataset` with the config's global batch size and seed.
+
+    The training order then depends on `config.seed` alone, whatever ran before in this
+    process: tf.data's shuffle mixes its own seed with TensorFlow's global seed, which
+    an earlier run (the previous entry of `--seeds`, an earlier tuner trial) left set by
+    seeding its model. The global seed is cleared here, as a fresh process has it, so
+    the same seed trains to the same numbers alone, in a list of seeds or in a search;
+    every model build sets it again (`build_compiled_model`).
+    """
+    tf.random.set_seed(None)
     return tfrecords.load_dataset(
         config.dataset,
         data_dir,
@@ -451,6 +460,8 @@ def train_and_evaluate(
                 )
                 selection.update(
                     warmup_epochs=config.key_warmup_epochs,
+                    warmup_learning_rate=(config.key_warmup_learning_rate
+                                          or config.learning_rate),
                     unimodal_validation_accuracy=scores,
                 )
         selection["key_modality"] = key
@@ -544,7 +555,10 @@ def _warm_up_and_choose(info, valid_eval, phase_args, write_dir, verbose):
             return features, {**labels, **{m: labels["fused"] for m in modalities}}
 
         warm_sets = {split: ds.map(proxy_labels) for split, ds in warm_sets.items()}
-    warm_config = config.replace(task="multitask")
+    warm_config = config.replace(
+        task="multitask",
+        learning_rate=config.key_warmup_learning_rate or config.learning_rate,
+    )
     warm_model = build_compiled_model(
         warm_config, warm_info, key_modality=provisional, strategy=strategy
     )

@@ -43,6 +43,7 @@ def test_partial_json_file_applies_over_dataset_defaults(tmp_path):
         ({"hidden_sizes": {"txt": 3}}, "hidden_sizes"),
         ({"text_path": "bert"}, "bert_preset"),
         ({"best_epoch_monitor": "accuracy"}, "best_epoch_monitor"),
+        ({"key_warmup_learning_rate": 0}, "key_warmup_learning_rate"),
     ],
 )
 def test_bad_values_name_the_field(overrides, fragment):
@@ -58,6 +59,15 @@ def test_learning_rate_is_table_one_on_mosi_and_chosen_on_validation_for_sims():
     for name in ("sims", "synthetic-sims"):
         assert M3SAConfig.for_dataset(name).learning_rate == 1e-3
     assert M3SAConfig.for_dataset("mosi", learning_rate=1e-3).learning_rate == 1e-3
+
+
+def test_the_key_modality_warm_up_has_its_own_learning_rate():
+    # Only the warm-up's ranking of the unimodal heads uses it; None falls back to the
+    # main learning rate.
+    assert M3SAConfig.for_dataset("mosi").key_warmup_learning_rate == 1e-3
+    cfg = M3SAConfig.from_json(M3SAConfig.for_dataset(
+        "sims", key_warmup_learning_rate=None).to_json())
+    assert cfg.key_warmup_learning_rate is None
 
 
 def test_unknown_dataset_is_rejected():

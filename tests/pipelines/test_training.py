@@ -63,6 +63,8 @@ def test_auto_key_modality_is_the_best_unimodal_head_on_validation(sims_run):
     assert metrics["key_modality"] in scores
     assert scores[metrics["key_modality"]] == max(scores.values())
     assert metrics["key_modality_selection"]["requested"] == "auto"
+    # The warm-up trains at its own rate (1e-3 by default), not TINY's 0.01.
+    assert metrics["key_modality_selection"]["warmup_learning_rate"] == 1e-3
     assert [r["phase"] for r in metrics["epoch_log"]].count("warmup") == 1
     with open(os.path.join(run_dir, "config.json")) as handle:
         assert json.load(handle)["key_modality"] == metrics["key_modality"]
@@ -95,3 +97,28 @@ def test_evaluate_cli_reproduces_the_test_metrics(sims_run, data_dir, capsys):
         if isinstance(value, float):
             assert result[name] == pytest.approx(value, abs=1e-6), name
     assert os.path.isfile(os.path.join(run_dir, "evaluation_test.json"))
+
+
+def _numbers(run_dir, metrics):
+    """What a run computed: its metrics, its per-epoch losses, its test predictions."""
+    epochs = [{k: v for k, v in row.items() if k != "seconds"} for row in metrics["epoch_log"]]
+    with open(os.path.join(run_dir, "predictions", "test.csv")) as handle:
+        predictions = handle.read()
+    return metrics["test"], metrics["validation"], epochs, predictions
+
+
+def test_the_same_seed_trains_to_the_same_numbers_and_another_seed_does_not(
+        sims_run, data_dir, tmp_path):
+    from m3sa_tf import M3SAConfig
+    from pipelines import training
+
+    config, run_dir, metrics = sims_run
+    again_dir = str(tmp_path / "again")
+    again = training.train_and_evaluate(config, data_dir, again_dir, scale=SCALE, verbose=0)
+    assert _numbers(again_dir, again) == _numbers(run_dir, metrics)
+
+    other_config = M3SAConfig.for_dataset("synthetic-sims", **{**TINY, "seed": config.seed + 1})
+    other_dir = str(tmp_path / "other_seed")
+    other = training.train_and_evaluate(other_config, data_dir, other_dir, scale=SCALE,
+                                        verbose=0)
+    assert _numbers(other_dir, other)[3] != _numbers(run_dir, metrics)[3]
