@@ -285,6 +285,14 @@ class M3SAConfig:
         """"mosi" (MOSI, MOSEI and their synthetic twins) or "sims"."""
         return _DATASET_FAMILY[self.dataset]
 
+    @property
+    def warmup_learning_rate(self) -> float:
+        """The key-modality warm-up's learning rate: `key_warmup_learning_rate`, or the
+        main `learning_rate` when that is None."""
+        if self.key_warmup_learning_rate is None:
+            return self.learning_rate
+        return self.key_warmup_learning_rate
+
     def resolve_task(self, has_unimodal_labels: bool) -> str:
         """The loss actually used: "auto" becomes multitask or contrastive."""
         if self.task == "auto":

@@ -460,8 +460,7 @@ def train_and_evaluate(
                 )
                 selection.update(
                     warmup_epochs=config.key_warmup_epochs,
-                    warmup_learning_rate=(config.key_warmup_learning_rate
-                                          or config.learning_rate),
+                    warmup_learning_rate=config.warmup_learning_rate,
                     unimodal_validation_accuracy=scores,
                 )
         selection["key_modality"] = key
@@ -555,10 +554,7 @@ def _warm_up_and_choose(info, valid_eval, phase_args, write_dir, verbose):
             return features, {**labels, **{m: labels["fused"] for m in modalities}}
 
         warm_sets = {split: ds.map(proxy_labels) for split, ds in warm_sets.items()}
-    warm_config = config.replace(
-        task="multitask",
-        learning_rate=config.key_warmup_learning_rate or config.learning_rate,
-    )
+    warm_config = config.replace(task="multitask", learning_rate=config.warmup_learning_rate)
     warm_model = build_compiled_model(
         warm_config, warm_info, key_modality=provisional, strategy=strategy
     )
