@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 MODALITIES: Tuple[str, ...] = ("text", "audio", "vision")
 EXTRACTORS = ("lstm", "gru", "simple_rnn", "dense")
@@ -33,6 +33,14 @@ BEST_EPOCH_MONITORS = ("fused_loss", "loss")
 REGRESSION_LOSSES = ("l1", "mse", "huber")
 WEIGHT_SCHEDULES = ("constant", "exponential", "linear", "cosine")
 PAIRS = ("text_audio", "text_vision", "audio_vision")
+DEFAULT_MODEL = "m3sa"
+# How the model is trained rather than what it is: kept out of a saved model's config
+# (model.keras), so that a model file says nothing about batch size or patience.
+TRAINING_FIELDS = (
+    "batch_size", "learning_rate", "weight_decay", "epochs", "early_stopping_patience",
+    "best_epoch_monitor", "key_warmup_epochs", "key_warmup_learning_rate",
+    "gradient_clip_norm",
+)
 
 # Datasets whose defaults differ: the real ones and their synthetic stand-ins share them.
 _DATASET_FAMILY = {
@@ -52,6 +60,15 @@ class ConfigError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class M3SAConfig:
     """Every hyper-parameter of M³SA, with the paper's defaults.
+
+    Which model:
+        model: "m3sa" (default) or the name of a baseline of the model zoo
+            (`m3sa_tf.models.registry.MODEL_NAMES`: ef_lstm, lf_dnn, tfn, …).
+        model_hparams: a baseline's own hyper-parameters (its spec's defaults for the
+            dataset family, with these entries applied over them; unknown keys are an
+            error). Empty for M³SA, whose hyper-parameters are the fields below. The
+            training fields (batch size, learning rate, epochs, …) serve every model; a
+            baseline's defaults for them follow MMSA's per-dataset configuration.
 
     Model (paper §III-A, III-C):
         n_scales: number of scales n (eq. 2); the paper's optimum on MOSI is 5.
@@ -135,6 +152,9 @@ class M3SAConfig:
     """
 
     dataset: str = "mosi"
+    # --- which model: M³SA (every field below) or a baseline of the zoo
+    model: str = DEFAULT_MODEL
+    model_hparams: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     # --- model
     n_scales: int = 5
     channel_ratio: int = 4
@@ -188,7 +208,8 @@ class M3SAConfig:
     # ------------------------------------------------------------------ construction
     @classmethod
     def for_dataset(cls, dataset: str, **overrides: Any) -> "M3SAConfig":
-        """The defaults for `dataset` (Table I), with `overrides` applied on top."""
+        """The defaults for `dataset` (Table I; for a baseline, `overrides["model"]`,
+        its own defaults for the dataset's family), with `overrides` applied on top."""
         family = _DATASET_FAMILY.get(dataset)
         if family is None:
             raise ConfigError(
@@ -199,8 +220,57 @@ class M3SAConfig:
             base.update(dropout=0.3, epochs=100, num_heads=5)
         else:
             base.update(dropout=0.4, epochs=50, num_heads=4, learning_rate=5e-5)
+        model = overrides.get("model", DEFAULT_MODEL)
+        if model != DEFAULT_MODEL:
+            spec = _model_spec(model)
+            base.update(spec.training_defaults(family))
         base.update(overrides)
         return cls.from_dict(base)
+
+    @classmethod
+    def from_overrides(
+        cls,
+        dataset: Optional[str] = None,
+        *,
+        hparams_file: Optional[str] = None,
+        assignments: Sequence[str] = (),
+        default_dataset: str = "synthetic-mosi",
+        **values: Any,
+    ) -> "M3SAConfig":
+        """The one resolver of user overrides, used by every CLI and by `run_fn`.
+
+        Later wins: the dataset's (and model's) defaults, the JSON file `hparams_file`
+        (the config's JSON form, possibly partial), the `assignments` ("key=value"
+        strings of `--set`; the value is read as JSON when it parses, else as a string;
+        "hidden_sizes.text=32" sets one entry of a mapping field, and
+        "model_hparams.hidden_dim=64" one of a baseline's hyper-parameters), then
+        `values` (dedicated flags such as epochs=…; None values are ignored). The
+        dataset is `dataset`, else the file's, else `default_dataset`.
+
+        Example:
+
+        >>> cfg = M3SAConfig.from_overrides("mosi", assignments=["hidden_sizes.text=32",
+        ...                                                     "dropout=0.1"], epochs=3)
+        >>> cfg.hidden_sizes["text"], cfg.dropout, cfg.epochs
+        (32, 0.1, 3)
+        """
+        file_values: Dict[str, Any] = {}
+        if hparams_file:
+            file_values = dict(read_hparams_file(hparams_file))
+        file_dataset = file_values.pop("dataset", None)
+        if dataset and file_dataset and dataset != file_dataset:
+            raise ConfigError(
+                f"dataset {dataset!r} disagrees with {hparams_file}, which is for "
+                f"{file_dataset!r}"
+            )
+        merged = dict(file_values)
+        for key, value in parse_assignments(assignments).items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+        merged.update({k: v for k, v in values.items() if v is not None})
+        return cls.for_dataset(dataset or file_dataset or default_dataset, **merged)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "M3SAConfig":
@@ -212,6 +282,12 @@ class M3SAConfig:
                 f"unknown hyper-parameter(s) {unknown}; expected keys among {sorted(names)}"
             )
         values = dict(values)
+        model = values.get("model", DEFAULT_MODEL)
+        if model != DEFAULT_MODEL or values.get("model_hparams"):
+            family = _DATASET_FAMILY.get(values.get("dataset", "mosi"), "mosi")
+            values["model_hparams"] = _model_spec(model).resolve_hparams(
+                family, values.get("model_hparams") or {}
+            )
         if "modalities" in values:
             values["modalities"] = tuple(values["modalities"])
         for key in ("hidden_sizes", "unimodal_weights", "contrastive_weights"):
@@ -245,6 +321,10 @@ class M3SAConfig:
             out[f.name] = value
         return out
 
+    def model_dict(self) -> Dict[str, Any]:
+        """`to_dict` without the training fields: what a saved model records."""
+        return {k: v for k, v in self.to_dict().items() if k not in TRAINING_FIELDS}
+
     def to_json(self, indent: int = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
 
@@ -264,17 +344,7 @@ class M3SAConfig:
     def from_json_file(cls, path: str, **overrides: Any) -> "M3SAConfig":
         """Reads a JSON file; a file holding a subset of keys is applied over the
         dataset's defaults (its "dataset" key, or `overrides["dataset"]`)."""
-        try:
-            with open(path, "r", encoding="utf-8") as handle:
-                text = handle.read()
-        except OSError as err:
-            raise ConfigError(f"cannot read hyper-parameter file {path}: {err}") from err
-        try:
-            values = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"{path} is not valid JSON: {err}") from err
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path} must hold a JSON object of hyper-parameters")
+        values = dict(read_hparams_file(path))
         values.update(overrides)
         dataset = values.pop("dataset", "mosi")
         return cls.for_dataset(dataset, **values)
@@ -336,6 +406,13 @@ class M3SAConfig:
                 bound = ">= 0" if allow_zero else "> 0"
                 raise ConfigError(f"{name}={value!r} must be a {kind} {bound}")
 
+        if self.model != DEFAULT_MODEL:
+            _model_spec(self.model)  # names the accepted models when unknown
+        elif self.model_hparams:
+            raise ConfigError(
+                f"model_hparams={dict(self.model_hparams)!r} is for baselines; M³SA's "
+                "hyper-parameters are the config's own fields"
+            )
         if self.dataset not in _DATASET_FAMILY:
             raise ConfigError(
                 f"dataset={self.dataset!r} is not one of {sorted(_DATASET_FAMILY)}"
@@ -403,5 +480,90 @@ class M3SAConfig:
                 f"subtask_weight_floor={self.subtask_weight_floor!r} must be in [0, 1]"
             )
 
+    @property
+    def uses_key_modality(self) -> bool:
+        """Whether training must settle a key modality (M³SA with key fusion)."""
+        return self.model == DEFAULT_MODEL and self.fusion == "key"
+
     def __hash__(self) -> int:  # dict fields make the generated hash unusable
         return hash(self.to_json())
+
+
+def _model_spec(name: str):
+    # Imported here: the registry imports the models, which import this module.
+    from m3sa_tf.models.registry import get_spec
+
+    return get_spec(name)
+
+
+def read_hparams_file(path: str) -> Dict[str, Any]:
+    """The JSON object of hyper-parameters in `path`, or a ConfigError naming the file
+    and what is wrong with it."""
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            values = json.load(handle)
+    except OSError as err:
+        raise ConfigError(f"cannot read hyper-parameter file {path}: {err.strerror}") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path} must hold a JSON object of hyper-parameters")
+    return values
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _check_type(key: str, value: Any, default: Any) -> None:
+    """The value's JSON type must fit the field's default (bool, int, number, string,
+    mapping, list); `validate` then checks the range."""
+    if default is None:
+        return
+    if isinstance(default, bool):
+        ok, expected = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, expected = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        expected = "a number"
+    elif isinstance(default, str):
+        ok, expected = isinstance(value, str), "a string"
+    elif isinstance(default, dict):
+        ok, expected = isinstance(value, dict), "a JSON object"
+    else:
+        ok, expected = isinstance(value, list), "a JSON list"
+    if not ok:
+        raise ConfigError(f"{key}={json.dumps(value)}: expected {expected}")
+
+
+def parse_assignments(items: Sequence[str]) -> Dict[str, Any]:
+    """`["dropout=0.1", "hidden_sizes.text=32"]` → {"dropout": 0.1, "hidden_sizes":
+    {"text": 32}}; unknown fields and values of the wrong JSON type are ConfigErrors."""
+    defaults = M3SAConfig().to_dict()
+    overrides: Dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"{item!r}: expected KEY=VALUE")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        value = _parse_value(raw)
+        if "." in key:
+            field, entry = key.split(".", 1)
+            if field not in defaults or not isinstance(defaults[field], dict):
+                raise ConfigError(f"{key}: {field!r} is not a mapping field of M3SAConfig")
+            overrides.setdefault(field, {})[entry] = value
+            continue
+        if key not in defaults:
+            raise ConfigError(
+                f"{key}: unknown hyper-parameter; expected one of {sorted(defaults)}"
+            )
+        _check_type(key, value, defaults[key])
+        if isinstance(value, dict):
+            overrides.setdefault(key, {}).update(value)
+        else:
+            overrides[key] = value
+    return overrides

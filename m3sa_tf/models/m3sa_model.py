@@ -1,4 +1,4 @@
-"""The M³SA model (paper §III, Fig. 1) as a Keras model, and `build_model`."""
+"""The M³SA model (paper §III, Fig. 1) as a Keras model, and its registry spec."""
 
 import keras
 import tensorflow as tf
@@ -9,13 +9,12 @@ from m3sa_tf.layers.contrastive_projection import ContrastiveProjection
 from m3sa_tf.layers.early_fusion import EarlyFusion
 from m3sa_tf.layers.key_modality_fusion import KeyModalityFusion
 from m3sa_tf.layers.late_fusion import LateFusion
-from m3sa_tf.layers.masking import apply_mask, lengths_to_mask
 from m3sa_tf.layers.multi_scale_block import MultiScaleBlock
 from m3sa_tf.layers.sentiment_head import SentimentHead
 from m3sa_tf.losses.m3sa_loss import M3SALoss
-from m3sa_tf.losses.regression import per_sample_regression_loss
+from m3sa_tf.models.base import MultimodalModel
+from m3sa_tf.models.registry import ModelSpec
 
-BERT_INPUTS = ("text_token_ids", "text_segment_ids", "text_padding_mask")
 
 
 def provisional_key(config, key_modality=None):
@@ -33,7 +32,7 @@ def provisional_key(config, key_modality=None):
 
 
 @keras.saving.register_keras_serializable(package="m3sa_tf")
-class M3SAModel(keras.Model):
+class M3SAModel(MultimodalModel):
     """M³SA: multi-scale blocks, unimodal heads, key-modality fusion, fused head.
 
     Per modality m (config.modalities): `multi_scale_{m}` (eqs 1–7) gives X_m and F^n_m;
@@ -64,61 +63,38 @@ class M3SAModel(keras.Model):
     Example:
         >>> cfg = M3SAConfig.for_dataset("mosi", hidden_sizes={"text": 8, "audio": 4,
         ...     "vision": 4}, fusion_dim=8, num_heads=2, n_scales=2, head_hidden_size=4)
-        >>> model = build_model(cfg, {"text": 6, "audio": 3, "vision": 2}, False)
+        >>> model = M3SAModel(cfg, {"text": 6, "audio": 3, "vision": 2}, False)
         >>> sorted(model(example_features({"text": 6, "audio": 3, "vision": 2})))
         ['audio', 'embedding_audio', 'embedding_text', 'embedding_vision', 'fused', 'text', 'vision']
     """
 
     def __init__(self, config, feature_dims, has_unimodal_labels, key_modality=None,
                  text_encoder=None, **kwargs):
-        super().__init__(**kwargs)
-        if isinstance(config, dict):
-            config = M3SAConfig.from_dict(config)
-        self.config = config
-        self.feature_dims = {m: int(v) for m, v in dict(feature_dims).items()}
-        self.has_unimodal_labels = bool(has_unimodal_labels)
+        super().__init__(config, feature_dims, has_unimodal_labels,
+                         text_encoder=text_encoder, **kwargs)
+        config = self.config
         self.key_modality = provisional_key(config, key_modality)
         self.task = config.resolve_task(self.has_unimodal_labels)
-        self.modalities = tuple(config.modalities)
-        self.uses_bert = config.text_path == "bert" and "text" in self.modalities
-        needed = [m for m in self.modalities if not (m == "text" and self.uses_bert)]
-        missing = [m for m in needed if m not in self.feature_dims]
-        if missing:
-            raise ConfigError(
-                f"feature_dims lacks {missing}; expected a width for each of {needed}, "
-                f"got {self.feature_dims}"
-            )
-
         seed = config.seed
-        self.text_encoder = None
-        if self.uses_bert:
-            from m3sa_tf.text.bert_text_encoder import BertTextEncoder, load_bert_backbone
-
-            if text_encoder is None:
-                text_encoder = BertTextEncoder(load_bert_backbone(config.bert_preset),
-                                               name="text_encoder")
-            elif isinstance(text_encoder, dict):
-                text_encoder = keras.saving.deserialize_keras_object(text_encoder)
-            text_encoder.trainable = config.bert_trainable
-            self.text_encoder = text_encoder
 
         def block(name, width):
             return MultiScaleBlock(
                 hidden_size=width, n_scales=config.n_scales,
                 channel_ratio=config.channel_ratio, extractor=config.extractor,
                 multi_scale=config.multi_scale, excitation_gate=config.excitation_gate,
-                name=name,
+                **self.sublayer_kwargs(name),
             )
 
         def head(name, offset):
             return SentimentHead(hidden_size=config.head_hidden_size, dropout=config.dropout,
-                                 readout=config.readout, seed=seed + 10 * offset, name=name)
+                                 readout=config.readout, seed=seed + 10 * offset,
+                                 **self.sublayer_kwargs(name))
 
         self.blocks = {}
         self.heads = {}
         self.projections = {}
         if config.fusion == "early":
-            self.fusion = EarlyFusion(self.modalities, name="fusion")
+            self.fusion = EarlyFusion(self.modalities, **self.sublayer_kwargs("fusion"))
             self.early_block = block("multi_scale_early", config.fusion_dim)
         else:
             for i, m in enumerate(self.modalities):
@@ -127,116 +103,22 @@ class M3SAModel(keras.Model):
                 if self.task == "contrastive":
                     self.projections[m] = ContrastiveProjection(
                         config.contrastive_dim, readout=config.readout,
-                        name=f"contrastive_projection_{m}",
+                        **self.sublayer_kwargs(f"contrastive_projection_{m}"),
                     )
             if config.fusion == "late":
-                self.fusion = LateFusion(self.modalities, readout=config.readout, name="fusion")
+                self.fusion = LateFusion(self.modalities, readout=config.readout,
+                                         **self.sublayer_kwargs("fusion"))
             else:
                 self.fusion = KeyModalityFusion(
                     self.modalities, self.key_modality, fusion_dim=config.fusion_dim,
                     num_heads=config.num_heads, dropout=config.dropout,
                     strategy=config.fusion, readout=config.readout, seed=seed + 100,
-                    name="fusion",
+                    **self.sublayer_kwargs("fusion"),
                 )
         self.fused_head = head("head_fused", 0)
         self.m3sa_loss = M3SALoss(config, self.has_unimodal_labels)
-        # Logged as `fused_loss` / `val_fused_loss`: the fused head's loss alone does
-        # not shrink when the subtask weights decay, so it can pick the best epoch.
-        self.fused_loss_tracker = keras.metrics.Mean(name="fused_loss")
 
-    # ------------------------------------------------------------------ inputs
-    def input_keys(self):
-        """The feature keys `call` reads."""
-        keys = []
-        for m in self.modalities:
-            if m == "text" and self.uses_bert:
-                keys.extend(BERT_INPUTS)
-            else:
-                keys.extend([m, f"{m}_length"])
-        return keys
-
-    def input_signature(self):
-        """A dict of `tf.TensorSpec` with dynamic batch and length, for `tf.function`,
-        `model.export(..., input_signature=[model.input_signature()])` and serving."""
-        spec = {}
-        for m in self.modalities:
-            if m == "text" and self.uses_bert:
-                spec["text_token_ids"] = tf.TensorSpec([None, None], tf.int32, "text_token_ids")
-                spec["text_segment_ids"] = tf.TensorSpec([None, None], tf.int32,
-                                                         "text_segment_ids")
-                spec["text_padding_mask"] = tf.TensorSpec([None, None], tf.bool,
-                                                          "text_padding_mask")
-            else:
-                spec[m] = tf.TensorSpec([None, None, self.feature_dims[m]], tf.float32, m)
-                spec[f"{m}_length"] = tf.TensorSpec([None], tf.int32, f"{m}_length")
-        return spec
-
-    @property
-    def _default_save_signature(self):
-        # Keras derives the SavedModel's default signature from the build shapes, with
-        # every input float32 and fixed lengths; the model's real signature is dynamic
-        # and has int32 lengths and token ids.
-        @tf.function(input_signature=[self.input_signature()])
-        def serving_default(features):
-            return self(features, training=False)
-
-        return serving_default
-
-    def _sequences_and_masks(self, features, training):
-        missing = [k for k in self.input_keys() if k not in features]
-        if missing:
-            raise KeyError(
-                f"M3SAModel input lacks {missing}; expected the features {self.input_keys()} "
-                f"(got {sorted(features)})"
-            )
-        sequences, masks = {}, {}
-        for m in self.modalities:
-            if m == "text" and self.uses_bert:
-                mask = ops.cast(features["text_padding_mask"], "bool")
-                sequence = self.text_encoder(
-                    features["text_token_ids"], features["text_segment_ids"], mask,
-                    training=training,
-                )
-            else:
-                sequence = ops.cast(features[m], "float32")
-                if sequence.shape[-1] is not None and sequence.shape[-1] != self.feature_dims[m]:
-                    raise ValueError(
-                        f"feature {m!r} has width {sequence.shape[-1]}; the model was built "
-                        f"for {self.feature_dims[m]}"
-                    )
-                mask = lengths_to_mask(features[f"{m}_length"], ops.shape(sequence)[1])
-                sequence = apply_mask(sequence, mask)
-            sequences[m], masks[m] = sequence, mask
-        return sequences, masks
-
-    # ------------------------------------------------------------------ forward
-    def build(self, features_shape):
-        # Creating the weights needs one pass; a tiny concrete batch does it whether the
-        # model is built by a first call or by `load_model` from its build config.
-        self._build_pass(features_shape)
-        self.built = True
-
-    def get_build_config(self):
-        # The weights' shapes follow from the config alone (dynamic batch and lengths).
-        return {"features_shape": {}}
-
-    def build_from_config(self, config):
-        self.build({})
-
-    def _build_pass(self, features_shape):
-        dummy = {}
-        for m in self.modalities:
-            if m == "text" and self.uses_bert:
-                for k in BERT_INPUTS:
-                    dtype = "bool" if k == "text_padding_mask" else "int32"
-                    dummy[k] = ops.ones((1, 2), dtype=dtype)
-            else:
-                dummy[m] = ops.zeros((1, 2, self.feature_dims[m]))
-                dummy[f"{m}_length"] = ops.ones((1,), dtype="int32")
-        self.call(dummy, training=False)
-
-    def call(self, features, training=False):
-        sequences, masks = self._sequences_and_masks(features, training)
+    def forward(self, sequences, masks, training=False):
         config = self.config
         outputs = {}
         if config.fusion == "early":
@@ -272,53 +154,16 @@ class M3SAModel(keras.Model):
                 ["fused"] + [k for k in outputs if k != "fused"]}
 
     # ------------------------------------------------------------------ loss
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """Eq. 25 or eqs 26–27 (`self.m3sa_loss`) plus any regularisation losses.
-
-        Both parts are already divided by the number of replicas under a distribution
-        strategy (Keras' convention, which `train_step` undoes for the logged value).
-        """
-        loss = self.m3sa_loss(y, y_pred, sample_weight)
-        if isinstance(y, dict) and "fused" in y and "fused" in y_pred:
-            self.fused_loss_tracker.update_state(
-                per_sample_regression_loss(self.config.regression_loss, y["fused"],
-                                           y_pred["fused"]),
-                sample_weight=sample_weight,
-            )
-        for extra in self.losses:
-            loss = loss + self._aggregate_additional_loss(extra)
-        return loss
+    def task_loss(self, y, y_pred, sample_weight=None):
+        """Eq. 25 or eqs 26–27 (`self.m3sa_loss`), already divided by the number of
+        replicas under a distribution strategy (Keras' convention)."""
+        return self.m3sa_loss(y, y_pred, sample_weight)
 
     # ------------------------------------------------------------------ serialisation
     def get_config(self):
-        config = {"name": self.name, "trainable": self.trainable}
-        config.update(
-            config=self.config.to_dict(),
-            feature_dims=dict(self.feature_dims),
-            has_unimodal_labels=self.has_unimodal_labels,
-            key_modality=self.key_modality,
-        )
-        if self.text_encoder is not None:
-            config["text_encoder"] = keras.saving.serialize_keras_object(self.text_encoder)
+        config = super().get_config()
+        config["key_modality"] = self.key_modality
         return config
-
-
-def build_model(config, feature_dims, has_unimodal_labels, key_modality=None):
-    """The M³SA model for `config` and the data's feature widths (not compiled).
-
-    Args:
-        config: `M3SAConfig`.
-        feature_dims: {"text": D_t, "audio": D_a, "vision": D_v} (DatasetInfo.feature_dims).
-        has_unimodal_labels: the data has y_T, y_A, y_V (selects the task when "auto").
-        key_modality: overrides config.key_modality; "auto" builds with a provisional
-            key (text when present), which training replaces after its warm-up.
-
-    Returns:
-        An `M3SAModel` whose weights exist (built on a one-sample dummy batch).
-    """
-    model = M3SAModel(config, feature_dims, has_unimodal_labels, key_modality=key_modality)
-    model.build({})
-    return model
 
 
 def example_features(feature_dims, batch_size=2, lengths=None, seed=0, modalities=None):
@@ -339,3 +184,11 @@ def example_features(feature_dims, batch_size=2, lengths=None, seed=0, modalitie
         features[m] = values
         features[f"{m}_length"] = valid
     return features
+
+
+SPEC = ModelSpec(
+    name="m3sa",
+    title="M³SA",
+    model_class=M3SAModel,
+    reference="Lin et al., M³SA, IEEE/ACM TASLP 2024 (§III); docs/model.md",
+)

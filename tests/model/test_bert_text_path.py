@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from m3sa_tf.models import build_model
-from m3sa_tf.models.m3sa_model import BERT_INPUTS
+from m3sa_tf.models.base import BERT_INPUTS
 from m3sa_tf.text import BertTextEncoder, load_bert_backbone
 from tests.model.helpers import FEATURE_DIMS, tiny_batch, tiny_config
 

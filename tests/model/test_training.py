@@ -64,12 +64,23 @@ def test_keras_file_round_trip_predicts_identically(tmp_path):
     model.save(path)
     loaded = keras.models.load_model(path)
     assert isinstance(loaded, M3SAModel)
-    assert loaded.key_modality == "vision" and loaded.config == config
+    assert loaded.key_modality == "vision"
+    assert loaded.config.model_dict() == config.model_dict()
     before, after = model(features), loaded(features)
     assert set(before) == set(after)
     for name in before:
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(before[name]),
                                       keras.ops.convert_to_numpy(after[name]))
+
+
+def test_keras_file_records_the_architecture_not_the_training_settings(tmp_path):
+    config = tiny_config("mosi", batch_size=7, epochs=3, early_stopping_patience=2)
+    model = build_model(config, FEATURE_DIMS, has_unimodal_labels=False)
+    saved = model.get_config()
+    assert "name" in saved and "trainable" in saved  # keras.Model's own entries
+    for field in ("batch_size", "epochs", "early_stopping_patience", "learning_rate"):
+        assert field not in saved["config"]
+    assert saved["config"]["n_scales"] == config.n_scales
 
 
 def test_saved_model_export_serves_dynamic_batches_and_lengths(tmp_path):
