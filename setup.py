@@ -14,7 +14,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10,<3.13",
-    packages=find_packages(include=["m3sa_tf*", "tfrecords*", "pipelines*", "tuning*"]),
+    packages=find_packages(include=["msa_core*", "m3sa_tf*", "tfrecords*", "pipelines*", "tuning*"]),
     include_package_data=True,
     package_data={"tfrecords": ["builders/*/dummy_data/*", "builders/*/*.txt"]},
     install_requires=[

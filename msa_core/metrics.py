@@ -1,5 +1,7 @@
 """Multimodal sentiment analysis metrics as the field reports them (MMSA's definitions).
 
+The evaluation protocol's numbers, shared by training (`m3sa_tf.metrics` re-exports
+them), the synthetic data's Bayes reference (`tfrecords.synthetic`) and the baselines.
 Plain functions over NumPy arrays (or anything ``np.asarray`` accepts: lists, tensors
 already converted to NumPy). They reproduce ``MetricsTop`` of the MMSA toolkit
 (``__eval_mosei_regression`` for MOSI/MOSEI, ``__eval_sims_regression`` for CH-SIMS) and
@@ -25,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import f1_score
 
-FAMILIES = ("mosi", "sims")
+from msa_core.constants import FAMILIES
 
 MOSI_METRIC_NAMES = (
     "Has0_acc_2",

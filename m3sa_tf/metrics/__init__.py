@@ -1,12 +1,15 @@
 """MSA metrics (MMSA's definitions plus the paper's own Acc_2/Acc_3); see docs/metrics.md.
 
-The Keras pieces are imported eagerly so that importing this package registers the
-streaming metrics for deserialisation of saved, compiled models.
+The NumPy functions live in `msa_core.metrics` (the data layer scores its Bayes reference
+with them without importing the model); they are re-exported here. The Keras pieces are
+imported eagerly so that importing this package registers the streaming metrics for
+deserialisation of saved, compiled models.
 """
 
 from m3sa_tf.metrics.binary_sentiment_accuracy import BinarySentimentAccuracy
 from m3sa_tf.metrics.metrics_callback import MSAMetricsCallback
-from m3sa_tf.metrics.msa_metrics import (
+from m3sa_tf.metrics.rounded_class_accuracy import RoundedClassAccuracy
+from msa_core.metrics import (
     FAMILIES,
     MetricInputError,
     compute_metrics,
@@ -18,7 +21,6 @@ from m3sa_tf.metrics.msa_metrics import (
     sims_metrics,
     unimodal_accuracy,
 )
-from m3sa_tf.metrics.rounded_class_accuracy import RoundedClassAccuracy
 
 __all__ = [
     "BinarySentimentAccuracy",

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 import keras
 import numpy as np
 
-from m3sa_tf.metrics.msa_metrics import MetricInputError, compute_metrics, metric_names
+from msa_core.metrics import MetricInputError, compute_metrics, metric_names
 
 NONFINITE_POLICIES = ("raise", "nan")
 

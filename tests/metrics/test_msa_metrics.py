@@ -16,7 +16,7 @@ from m3sa_tf.metrics import (
     sims_metrics,
     unimodal_accuracy,
 )
-from m3sa_tf.metrics.msa_metrics import SIMS_EDGES_2, SIMS_EDGES_3, SIMS_EDGES_5
+from msa_core.metrics import SIMS_EDGES_2, SIMS_EDGES_3, SIMS_EDGES_5
 
 from tests.metrics.mmsa_reference import mmsa_mosei_regression, mmsa_sims_regression
 
