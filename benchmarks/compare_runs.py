@@ -12,14 +12,12 @@ JSON holds a search and the runs that check its result against the defaults.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-from pipelines.io_utils import write_json_atomic  # noqa: E402
+from msa_core.io import read_csv, read_json, write_json_atomic  # noqa: E402
 
 SCALARS = ("dataset", "key_modality", "best_epoch", "epochs_trained", "stopped_early",
            "wall_time_per_epoch_s", "seed")
@@ -29,8 +27,7 @@ def load_run(run_dir: str) -> dict:
     path = os.path.join(run_dir, "metrics.json")
     if not os.path.isfile(path):
         raise SystemExit(f"error: {path} not found; expected a finished pipelines.train run")
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    return read_json(path, error=SystemExit)
 
 
 def metric_names(metrics: dict) -> list:
@@ -49,10 +46,8 @@ def summarise(name: str, run_dir: str, metrics: dict) -> dict:
 
 
 def read_search(tune_dir: str) -> dict:
-    with open(os.path.join(tune_dir, "summary.json"), encoding="utf-8") as handle:
-        summary = json.load(handle)
-    with open(os.path.join(tune_dir, "trials.csv"), encoding="utf-8", newline="") as handle:
-        trials = list(csv.DictReader(handle))
+    summary = read_json(os.path.join(tune_dir, "summary.json"), error=SystemExit)
+    trials = read_csv(os.path.join(tune_dir, "trials.csv"))
     return {"tune_dir": os.path.abspath(tune_dir), "summary": summary, "trials": trials}
 
 

@@ -4,7 +4,7 @@ Builds synthetic-mosi (scale 1, seed 0) if needed, then for bucketing off and on
 warm-up pass over "train", then `--passes` timed passes, each iterating every batch of
 `load_dataset("synthetic-mosi", batch_size=64)` (shuffled, padded to the max lengths,
 prefetching). Writes machine info, versions and the figures to
-benchmarks/results/input_pipeline.json (temp file, then os.replace).
+benchmarks/results/input_pipeline.json (atomically, through msa_core.io).
 
     python benchmarks/input_pipeline.py [--data-dir DIR] [--passes 3]
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import statistics
@@ -64,8 +63,8 @@ def main(argv=None) -> int:
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
+    from msa_core.io import default_data_dir, write_json_atomic
     from tfrecords import build_dataset, load_dataset
-    from tfrecords.specs import default_data_dir
 
     data_dir = default_data_dir(args.data_dir)
     start = time.perf_counter()
@@ -111,12 +110,7 @@ def main(argv=None) -> int:
     }
     payload["machine"]["load_average_at_start"] = load_at_start
     payload["machine"]["load_average_at_end"] = _load_average()
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    tmp = args.output + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(payload, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, args.output)
+    write_json_atomic(args.output, payload)
     print(f"wrote {args.output}")
     return 0
 

@@ -14,7 +14,6 @@ names, are written as JSON next to the Bayes reference of the same split.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -23,14 +22,14 @@ import numpy as np
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-from m3sa_tf.metrics import compute_metrics  # noqa: E402
-from pipelines.io_utils import write_json_atomic  # noqa: E402
+from msa_core.constants import SYNTHETIC_DATASETS, dataset_family  # noqa: E402
+from msa_core.io import write_json_atomic  # noqa: E402
+from msa_core.metrics import compute_metrics  # noqa: E402
 from tfrecords import specs  # noqa: E402
 from tfrecords.synthetic import SyntheticGenerator  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "linear_baseline.json")
 ALPHAS = np.logspace(-2, 4, 13)
-FAMILY = {"synthetic-mosi": "mosi", "synthetic-mosei": "mosi", "synthetic-sims": "sims"}
 
 
 def masked_means(examples):
@@ -63,7 +62,7 @@ def run(name: str, seed: int) -> dict:
                  for a in ALPHAS}
     alpha = min(valid_mae, key=valid_mae.get)
     predict = ridge(x_tr, y_tr, alpha)
-    family = FAMILY[name]
+    family = dataset_family(name)
     return {
         "features": "masked mean of each modality, concatenated "
                     f"({x_tr.shape[1]} dims), standardised",
@@ -77,7 +76,7 @@ def run(name: str, seed: int) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", nargs="+", default=["synthetic-mosi", "synthetic-sims"],
-                        choices=sorted(FAMILY))
+                        choices=sorted(SYNTHETIC_DATASETS))
     parser.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     parser.add_argument("--output", default=RESULTS)
     args = parser.parse_args(argv)

@@ -98,12 +98,12 @@ def main(argv=None) -> int:
 
     from m3sa_tf import M3SAConfig
     from pipelines import training
-    from pipelines.io_utils import write_json_atomic
+    from msa_core.io import default_data_dir, write_json_atomic
 
     load_at_start = list(os.getloadavg())
     config = M3SAConfig.for_dataset(args.dataset)
     datasets, info = training.load_data(
-        config, args.data_dir or training.default_data_dir(), scale=args.scale,
+        config, default_data_dir(args.data_dir), scale=args.scale,
         splits=("train",),
     )
     train = datasets["train"]

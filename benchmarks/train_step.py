@@ -19,7 +19,6 @@ after (the figures are only as quiet as the machine was).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -167,7 +166,7 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
 
-    from pipelines.io_utils import write_json_atomic
+    from msa_core.io import write_json_atomic
 
     # Fail before minutes of timing, not after them.
     out_dir = os.path.dirname(os.path.abspath(args.output))

@@ -1,62 +1,19 @@
-"""Atomic writes: a reader sees either the old file or the complete new one, never half.
+"""Former home of the atomic writers; they live in `msa_core.io` now. Import from there.
 
-Every result file of a run goes through these helpers: the content is written to a
-temporary file in the same directory (same filesystem, so the rename is atomic) and then
-moved over the target with `os.replace`.
+Kept only so that modules not yet switched keep working.
 """
 
-from __future__ import annotations
-
-import csv
-import io
-import json
-import os
-import tempfile
-from typing import Any, Iterable, Sequence
-
-
-def write_text_atomic(path: str, text: str) -> None:
-    """Writes `text` to `path` atomically, creating the parent directory."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
+from msa_core.io import atomic_path  # noqa: F401
+from msa_core.io import default_data_dir  # noqa: F401
+from msa_core.io import read_json  # noqa: F401
+from msa_core.io import save_model_atomic  # noqa: F401
+from msa_core.io import write_json_atomic  # noqa: F401
+from msa_core.io import write_text_atomic  # noqa: F401
+from msa_core import io as _msa_io
 
 
-def write_json_atomic(path: str, value: Any) -> None:
-    """Writes `value` as indented, key-sorted JSON to `path` atomically."""
-    write_text_atomic(path, json.dumps(value, indent=2, sort_keys=True, allow_nan=True) + "\n")
-
-
-def write_csv_atomic(path: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Writes a CSV file (header, then rows) atomically."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    write_text_atomic(path, buffer.getvalue())
-
-
-def save_model_atomic(model, path: str) -> None:
-    """`model.save(path)` (a .keras file) through a temporary file and a rename."""
-    if not path.endswith(".keras"):
-        raise ValueError(f"model path must end with .keras, got {path}")
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    temp = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    try:
-        model.save(temp)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
+def write_csv_atomic(path, header, rows):
+    """The old argument order (header before rows) that pipelines/training.py still
+    uses; `msa_core.io.write_csv_atomic(path, rows, header=...)` is the one to call.
+    Delete this once no caller is left."""
+    _msa_io.write_csv_atomic(path, rows, header=header)

@@ -28,12 +28,12 @@ import traceback
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from m3sa_tf.config import ConfigError, M3SAConfig
+from msa_core.io import write_csv_atomic, write_json_atomic
 from pipelines import training
 from pipelines.training import RunDirError
 from tuning import space
 from tuning.heatmap import plot_grid_heatmap
 from tuning.objective import metric_names
-from tuning.results import write_csv_atomic, write_json_atomic
 
 TABLE_FILE = "sweep.csv"
 CELL_FILE = "sweep_cell.json"  # written into a cell's run directory when it finishes

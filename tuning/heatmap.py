@@ -19,7 +19,7 @@ matplotlib.use("Agg")  # no display on servers and CI; set before pyplot is impo
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tuning.results import atomic_path  # noqa: E402
+from msa_core.io import atomic_path  # noqa: E402
 
 
 def plot_grid_heatmap(path: str, n_values: Sequence[int], r_values: Sequence[int],

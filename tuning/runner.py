@@ -33,6 +33,7 @@ from typing import Any, Dict, Iterable, Optional
 import keras_tuner
 
 from m3sa_tf.config import M3SAConfig
+from msa_core.io import default_data_dir, write_csv_atomic, write_json_atomic, write_text_atomic
 from tuning import results as results_module
 from tuning.hypermodel import M3SAHyperModel
 from tuning.objective import objective_for
@@ -76,7 +77,7 @@ def _check_or_record_settings(output_dir: str, settings: Dict[str, Any]) -> None
                 f"{output_dir} holds a search with other settings ({details}); rerun with "
                 "the same settings to continue it, or use a new --output-dir"
             )
-    results_module.write_json_atomic(path, settings)
+    write_json_atomic(path, settings)
 
 
 def load_search_data(config: M3SAConfig, data_dir: Optional[str], *, scale: float,
@@ -86,7 +87,7 @@ def load_search_data(config: M3SAConfig, data_dir: Optional[str], *, scale: floa
     must never see it."""
     from pipelines import training
 
-    data_dir = os.path.expanduser(data_dir or training.default_data_dir())
+    data_dir = os.path.expanduser(data_dir or default_data_dir())
     return training.load_data(config, data_dir, scale=scale, data_seed=data_seed,
                               splits=("train", "valid"))
 
@@ -111,8 +112,8 @@ def write_outputs(output_dir: str, oracle, hypermodel: M3SAHyperModel,
                   owners: Optional[TrialOwners] = None) -> Dict[str, Any]:
     """Writes trials.csv, and best_hparams.json + summary.json once a trial completed."""
     rows, best = _snapshot(oracle, owners.snapshot() if owners is not None else None)
-    results_module.write_csv_atomic(os.path.join(output_dir, TRIALS_FILE), rows,
-                                    results_module.table_columns(rows))
+    write_csv_atomic(os.path.join(output_dir, TRIALS_FILE), rows,
+                     header=results_module.table_columns(rows))
     counts: Dict[str, int] = {}
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
@@ -126,11 +127,10 @@ def write_outputs(output_dir: str, oracle, hypermodel: M3SAHyperModel,
         summary["session_seconds"] = round(seconds, 3)
     if best is not None:
         config = hypermodel.config_for_values(best["hyperparameters"])
-        results_module.write_text_atomic(os.path.join(output_dir, BEST_FILE),
-                                         config.to_json() + "\n")
+        write_text_atomic(os.path.join(output_dir, BEST_FILE), config.to_json() + "\n")
         summary["best"] = best
         summary["best_config"] = config.to_dict()
-        results_module.write_json_atomic(os.path.join(output_dir, SUMMARY_FILE), summary)
+        write_json_atomic(os.path.join(output_dir, SUMMARY_FILE), summary)
     return summary
 
 

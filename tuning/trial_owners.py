@@ -22,7 +22,7 @@ import os
 import threading
 from typing import Dict
 
-from tuning.results import write_json_atomic
+from msa_core.io import write_json_atomic
 
 OWNERS_FILE = "trial_tuners.json"
 _RUNNING = "RUNNING"

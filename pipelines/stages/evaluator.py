@@ -29,8 +29,9 @@ from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
 
+from msa_core.io import read_json, write_json_atomic
 from pipelines.stages import trainer
-from pipelines.stages.execution import Execution, PipelineError, read_json, write_json_atomic
+from pipelines.stages.execution import Execution, PipelineError
 
 NAME = "evaluator"
 EVALUATION_FILE = "evaluation.json"
@@ -96,7 +97,7 @@ def run(artifact_dir: str, inputs: Mapping[str, Execution], params: Mapping[str,
     from m3sa_tf.metrics import compute_metrics, metric_names
 
     run_path = trainer.run_dir(inputs["model"])
-    dataset = read_json(os.path.join(run_path, "dataset.json"))
+    dataset = read_json(os.path.join(run_path, "dataset.json"), error=PipelineError)
     family = dataset["family"]
     metric = params["metric"]
     if metric not in metric_names(family):
@@ -130,4 +131,4 @@ def run(artifact_dir: str, inputs: Mapping[str, Execution], params: Mapping[str,
 
 
 def read_evaluation(execution: Execution) -> dict:
-    return read_json(os.path.join(execution.path, EVALUATION_FILE))
+    return read_json(os.path.join(execution.path, EVALUATION_FILE), error=PipelineError)

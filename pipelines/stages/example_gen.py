@@ -20,7 +20,8 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping, Optional
 
-from pipelines.stages.execution import Execution, fingerprint_tree, read_json, write_json_atomic
+from msa_core.io import read_json, write_json_atomic
+from pipelines.stages.execution import Execution, PipelineError, fingerprint_tree
 
 NAME = "example_gen"
 EXAMPLES_FILE = "examples.json"
@@ -74,7 +75,7 @@ def run(artifact_dir: str, inputs: Mapping[str, Execution], params: Mapping[str,
 
 def read_examples(execution: Execution) -> dict:
     """The artifact's `examples.json`, with `data_dir` made absolute."""
-    examples = read_json(os.path.join(execution.path, EXAMPLES_FILE))
+    examples = read_json(os.path.join(execution.path, EXAMPLES_FILE), error=PipelineError)
     if not os.path.isabs(examples["data_dir"]):
         examples["data_dir"] = os.path.join(execution.path, examples["data_dir"])
     return examples

@@ -38,6 +38,8 @@ import shutil
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
+from msa_core.io import read_json, write_json_atomic
+
 RECORD_FILE = "execution.json"
 STAGING_PREFIX = ".staging-"
 
@@ -105,24 +107,6 @@ def fingerprint_tree(path: str, exclude: tuple = (RECORD_FILE,)) -> str:
 
 
 # ---------------------------------------------------------------------------- records
-def write_json_atomic(path: str, value: Any) -> None:
-    """Writes `value` as JSON through a temporary file in the same directory."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    temp = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    with open(temp, "w", encoding="utf-8") as handle:
-        json.dump(value, handle, indent=2, sort_keys=True, allow_nan=True)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
-
-
-def read_json(path: str) -> Any:
-    with open(path, "r", encoding="utf-8") as handle:
-        return json.load(handle)
-
-
 def list_executions(root: str, stage: str) -> List[Execution]:
     """Finished executions of `stage` under `root`, oldest first. Directories without a
     readable record (none should exist: they appear by rename) are ignored."""
@@ -135,8 +119,8 @@ def list_executions(root: str, stage: str) -> List[Execution]:
         if not name.isdigit() or not os.path.isfile(os.path.join(path, RECORD_FILE)):
             continue
         try:
-            record = read_json(os.path.join(path, RECORD_FILE))
-        except (OSError, json.JSONDecodeError):
+            record = read_json(os.path.join(path, RECORD_FILE), error=PipelineError)
+        except PipelineError:
             continue
         found.append(Execution(stage, int(name), path, record))
     return sorted(found, key=lambda e: e.execution_id)

@@ -17,13 +17,8 @@ import os
 from typing import Any, Mapping, Optional
 
 from pipelines.stages import evaluator, trainer
-from pipelines.stages.execution import (
-    Execution,
-    PipelineError,
-    list_executions,
-    read_json,
-    write_json_atomic,
-)
+from msa_core.io import read_json, write_json_atomic
+from pipelines.stages.execution import Execution, PipelineError, list_executions
 
 NAME = "pusher"
 PUSH_FILE = "push.json"
@@ -63,7 +58,7 @@ def run(artifact_dir: str, inputs: Mapping[str, Execution], params: Mapping[str,
 
 
 def read_push(execution: Execution) -> dict:
-    return read_json(os.path.join(execution.path, PUSH_FILE))
+    return read_json(os.path.join(execution.path, PUSH_FILE), error=PipelineError)
 
 
 def last_pushed(root: str, serving_dir: str, model_name: str, metric: str,

@@ -32,8 +32,9 @@ from typing import Any, Dict, List, Mapping
 
 import numpy as np
 
+from msa_core.io import write_json_atomic
 from pipelines.stages import example_gen
-from pipelines.stages.execution import Execution, write_json_atomic
+from pipelines.stages.execution import Execution
 
 NAME = "statistics"
 STATISTICS_FILE = "statistics.json"
