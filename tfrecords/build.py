@@ -2,7 +2,9 @@
 
 A build runs in a temporary folder inside the data directory and is moved into place
 (`os.replace`) only when complete, so a failed build leaves no dataset behind; an already
-built dataset is not rebuilt.
+built dataset is not rebuilt. tensorflow-datasets' own announcements (the temporary
+folder it writes to, its config notices, its progress bars) are kept out of the output;
+the build reports through its `log` callable and the CLI prints the summary.
 
 CLI:
 
@@ -13,13 +15,15 @@ CLI:
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import io
 import os
 import shutil
 import sys
 import tempfile
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
+from msa_core.io import default_data_dir, read_json, write_json_atomic
 from tfrecords import specs
 from tfrecords.errors import DatasetError, DatasetNotBuiltError
 from tfrecords.info import DatasetInfo
@@ -35,7 +39,7 @@ def dataset_path(name: str, data_dir: Optional[str] = None, scale: float = 1.0,
     """Where the built dataset `name` lives: `DATA_DIR/<tfds name>/[<config>/]<version>`."""
     from tfrecords.builders.base import VERSION
 
-    data_dir = specs.default_data_dir(data_dir)
+    data_dir = default_data_dir(data_dir)
     parts = [data_dir, specs.tfds_name(name)]
     if specs.is_synthetic(name):
         parts.append(specs.synthetic_config_name(specs.check_scale(scale), seed))
@@ -44,8 +48,7 @@ def dataset_path(name: str, data_dir: Optional[str] = None, scale: float = 1.0,
 
 
 def read_info(path: str) -> DatasetInfo:
-    with open(os.path.join(path, INFO_FILE), encoding="utf-8") as f:
-        return DatasetInfo.from_json(f.read())
+    return DatasetInfo.from_dict(read_json(os.path.join(path, INFO_FILE), error=DatasetError))
 
 
 def is_built(path: str) -> bool:
@@ -104,7 +107,7 @@ def build_dataset(name: str, data_dir: Optional[str] = None, source: Optional[st
 
     log = log or (lambda line: None)
     specs.check_name(name)
-    data_dir = specs.default_data_dir(data_dir)
+    data_dir = default_data_dir(data_dir)
     if specs.is_synthetic(name):
         scale, seed = specs.check_scale(scale), int(seed)
         if source is not None:
@@ -130,19 +133,17 @@ def build_dataset(name: str, data_dir: Optional[str] = None, source: Optional[st
     workdir = tempfile.mkdtemp(prefix=f".incomplete-{specs.tfds_name(name)}-",
                                dir=data_dir)
     try:
-        builder = _make_builder(name, workdir, source, scale, seed)
         log(f"{name}: building into {final}" + (f" from {source}" if source else ""))
-        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-            manual_dir=os.path.dirname(source) if source else None,
-            num_shards=num_shards, min_shard_size=MIN_SHARD_BYTES))
+        with _quiet_tfds():
+            builder = _make_builder(name, workdir, source, scale, seed)
+            builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+                manual_dir=os.path.dirname(source) if source else None,
+                num_shards=num_shards, min_shard_size=MIN_SHARD_BYTES))
         info = builder.dataset_info()
         info.split_sizes = {s: int(builder.info.splits[s].num_examples)
                             for s in specs.SPLITS}
         built = str(builder.data_path)
-        tmp_info = os.path.join(built, INFO_FILE + ".tmp")
-        with open(tmp_info, "w", encoding="utf-8") as f:
-            f.write(info.to_json())
-        os.replace(tmp_info, os.path.join(built, INFO_FILE))
+        write_json_atomic(os.path.join(built, INFO_FILE), info.to_dict())
         os.makedirs(os.path.dirname(final), exist_ok=True)
         try:
             os.replace(built, final)
@@ -154,6 +155,30 @@ def build_dataset(name: str, data_dir: Optional[str] = None, source: Optional[st
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         _remove_empty_parents(final, data_dir)
+
+
+@contextlib.contextmanager
+def _quiet_tfds() -> Iterator[None]:
+    """Silences tensorflow-datasets while it builds: its stdout announcements (which name
+    the temporary build folder, gone once the build is moved into place), its absl
+    warnings below ERROR and its progress bars. Failures are exceptions and still reach
+    the caller. stdout is redirected for the whole process meanwhile, so other threads'
+    prints during a build are dropped too."""
+    import tensorflow_datasets as tfds
+    from absl import logging as absl_logging
+    from tensorflow_datasets.core.utils import tqdm_utils
+
+    verbosity = absl_logging.get_verbosity()
+    # tfds has a setter for its progress bars but no getter; restore what was there.
+    bars = getattr(tqdm_utils, "_active", True)
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    tfds.display_progress_bar(False)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        tfds.display_progress_bar(bars)
+        absl_logging.set_verbosity(verbosity)
 
 
 def _remove_empty_parents(path: str, stop: str) -> None:

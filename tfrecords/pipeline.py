@@ -22,6 +22,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
+from msa_core.io import default_data_dir
 from tfrecords import specs
 from tfrecords.build import build_command, build_dataset, dataset_path, is_built, read_info
 from tfrecords.errors import DatasetNotBuiltError
@@ -76,7 +77,7 @@ def load_dataset(name: str, data_dir: Optional[str] = None, *, scale: float = 1.
     import tensorflow_datasets as tfds
 
     specs.check_name(name)
-    data_dir = specs.default_data_dir(data_dir)
+    data_dir = default_data_dir(data_dir)
     if not specs.is_synthetic(name):
         scale, seed = 1.0, 0
     path = dataset_path(name, data_dir, scale, seed)

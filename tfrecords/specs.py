@@ -7,13 +7,17 @@ synthetic ones copy their shapes, split sizes and label ranges.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Tuple
 
-MODALITIES: Tuple[str, ...] = ("text", "audio", "vision")
+# DATASET_NAMES and MODALITIES are read through this module all over the data layer.
+from msa_core.constants import (  # noqa: F401
+    DATASET_NAMES,
+    MODALITIES,
+    SYNTHETIC_PREFIX,
+    dataset_family,
+)
+
 SPLITS: Tuple[str, ...] = ("train", "valid", "test")
-REAL_NAMES: Tuple[str, ...] = ("mosi", "sims", "mosei")
-SYNTHETIC_NAMES: Tuple[str, ...] = ("synthetic-mosi", "synthetic-sims", "synthetic-mosei")
-DATASET_NAMES: Tuple[str, ...] = REAL_NAMES + SYNTHETIC_NAMES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,7 +26,6 @@ class DatasetSpec:
 
     Attributes:
         base: "mosi", "sims" or "mosei" (the real dataset this one is, or imitates).
-        family: which metric set applies ("mosi" for MOSI and MOSEI, "sims" for SIMS).
         max_lengths: padded sequence length T of each modality in the pickle.
         feature_dims: feature width D of each modality.
         split_sizes: number of samples per split.
@@ -33,7 +36,6 @@ class DatasetSpec:
     """
 
     base: str
-    family: str
     max_lengths: Mapping[str, int]
     feature_dims: Mapping[str, int]
     split_sizes: Mapping[str, int]
@@ -42,11 +44,15 @@ class DatasetSpec:
     pickle_name: str
     vocab_size: int
 
+    @property
+    def family(self) -> str:
+        """Which metric set applies ("mosi" for MOSI and MOSEI, "sims" for SIMS)."""
+        return dataset_family(self.base)
+
 
 _SPECS: Dict[str, DatasetSpec] = {
     "mosi": DatasetSpec(
         base="mosi",
-        family="mosi",
         max_lengths={"text": 50, "audio": 375, "vision": 500},
         feature_dims={"text": 768, "audio": 5, "vision": 20},
         split_sizes={"train": 1284, "valid": 229, "test": 686},
@@ -57,7 +63,6 @@ _SPECS: Dict[str, DatasetSpec] = {
     ),
     "sims": DatasetSpec(
         base="sims",
-        family="sims",
         max_lengths={"text": 39, "audio": 400, "vision": 55},
         feature_dims={"text": 768, "audio": 33, "vision": 709},
         split_sizes={"train": 1368, "valid": 456, "test": 457},
@@ -68,7 +73,6 @@ _SPECS: Dict[str, DatasetSpec] = {
     ),
     "mosei": DatasetSpec(
         base="mosei",
-        family="mosi",
         max_lengths={"text": 50, "audio": 500, "vision": 500},
         feature_dims={"text": 768, "audio": 74, "vision": 35},
         split_sizes={"train": 16326, "valid": 1871, "test": 4659},
@@ -81,21 +85,19 @@ _SPECS: Dict[str, DatasetSpec] = {
 
 
 def check_name(name: str) -> str:
-    """Returns `name` if it is a dataset name, else raises a ValueError listing them."""
-    if name not in DATASET_NAMES:
-        raise ValueError(
-            f"unknown dataset {name!r}: expected one of {', '.join(DATASET_NAMES)}"
-        )
+    """Returns `name` if it is a dataset name, else raises `UnknownDatasetError` (a
+    ValueError) listing them."""
+    dataset_family(name)
     return name
 
 
 def is_synthetic(name: str) -> bool:
-    return check_name(name).startswith("synthetic-")
+    return check_name(name).startswith(SYNTHETIC_PREFIX)
 
 
 def base_name(name: str) -> str:
     """"synthetic-sims" -> "sims"; "mosi" -> "mosi"."""
-    return check_name(name).replace("synthetic-", "")
+    return check_name(name).removeprefix(SYNTHETIC_PREFIX)
 
 
 def spec_for(name: str) -> DatasetSpec:
@@ -129,15 +131,3 @@ def check_scale(scale: float) -> float:
     if not 0.0 < scale <= 1.0:
         raise ValueError(f"--scale must be in (0, 1], got {scale:g}")
     return scale
-
-
-def default_data_dir(data_dir: Optional[str] = None) -> str:
-    """`data_dir`, else `$M3SA_DATA_DIR`, else `~/tensorflow_datasets`."""
-    import os
-
-    if data_dir:
-        return os.path.abspath(os.path.expanduser(data_dir))
-    env = os.environ.get("M3SA_DATA_DIR")
-    if env:
-        return os.path.abspath(os.path.expanduser(env))
-    return os.path.abspath(os.path.expanduser("~/tensorflow_datasets"))

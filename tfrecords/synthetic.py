@@ -39,6 +39,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from msa_core.metrics import compute_metrics
 from tfrecords import specs
 from tfrecords.mmsa_pickle import ValidatedSplit
 
@@ -408,12 +409,10 @@ def reference_metrics(name: str, labels: Mapping[str, np.ndarray], stats: np.nda
     """Metrics of the Bayes reference on one split.
 
     Returns {metric: value} for the fused label (MMSA's names via
-    `m3sa_tf.metrics.compute_metrics`), plus "single_modality": {modality: {metric}} for
+    `msa_core.metrics.compute_metrics`), plus "single_modality": {modality: {metric}} for
     the predictor that sees one modality's features only, and for SIMS-like data
     "unimodal_labels": {modality: {metric}} for the unimodal labels.
     """
-    from m3sa_tf.metrics import compute_metrics
-
     spec = specs.spec_for(name)
     ref = BayesReference(name, seed)
     y = np.asarray(labels["fused"], dtype=np.float64)

@@ -14,6 +14,8 @@ import pickle
 
 import numpy as np
 
+from msa_core.constants import REAL_DATASETS
+from msa_core.io import atomic_path
 from tfrecords import specs
 from tfrecords.synthetic import SyntheticGenerator
 
@@ -42,12 +44,11 @@ def dummy_dataset(name: str):
 
 def main() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
-    for name in specs.REAL_NAMES:
+    for name in REAL_DATASETS:
         path = os.path.join(here, f"mmsa_{name}", "dummy_data",
                             specs.spec_for(name).pickle_name)
-        with open(path + ".tmp", "wb") as f:
+        with atomic_path(path) as temp, open(temp, "wb") as f:
             pickle.dump(dummy_dataset(name), f, protocol=4)
-        os.replace(path + ".tmp", path)
         print(path, os.path.getsize(path), "bytes")
 
 
