@@ -3,10 +3,9 @@
 import keras
 from keras import ops
 
+from m3sa_tf.config import EXTRACTORS
 from m3sa_tf.layers.masking import apply_mask
 from m3sa_tf.layers.scale_squeeze_excitation import ScaleSqueezeExcitation
-
-EXTRACTORS = ("lstm", "gru", "simple_rnn", "dense")
 
 
 @keras.saving.register_keras_serializable(package="m3sa_tf")

@@ -3,9 +3,8 @@
 import keras
 from keras import ops
 
+from m3sa_tf.config import READOUTS
 from m3sa_tf.layers.masking import last_valid_step, masked_max, masked_mean, masked_softmax
-
-READOUTS = ("last", "mean", "max", "attention")
 
 
 @keras.saving.register_keras_serializable(package="m3sa_tf")
