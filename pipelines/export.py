@@ -1,11 +1,17 @@
 """Export a trained run as a TensorFlow Serving SavedModel, and build requests for it.
 
-`export_run(run_dir, export_dir, model_name="m3sa", version=None)` reads a run directory
-written by `pipelines.training` (docs/interfaces.md §4: `model.keras`, `config.json`,
-`dataset.json`) and writes `export_dir/model_name/version/`, the layout
+`export_run(run_dir, export_dir, model_name="m3sa", version=None, seed=None)` reads a
+run directory written by `pipelines.training` (docs/interfaces.md §4: `model.keras`,
+`config.json`, `dataset.json`) and writes `export_dir/model_name/version/`, the layout
 `tensorflow_model_server --model_base_path=export_dir/model_name` serves. The SavedModel
 holds one function, `serve`, registered under the `serving_default` signature with
-named dense inputs and named float32 outputs:
+named dense inputs and named float32 outputs. `export_model(model, export_dir, ...)`
+does the same for any model in memory (M³SA or a baseline): it needs only
+`model.input_signature()` (name -> tf.TensorSpec) and a call on a feature dict that
+returns an output dict.
+
+Inputs are `model.input_signature()`, the model's own definition of what it reads, with
+one change for clients (below):
 
 | input | dtype | shape | when |
 |---|---|---|---|
@@ -16,13 +22,38 @@ named dense inputs and named float32 outputs:
 | `audio`, `vision` | float32 | [batch, time, D_m] | modality in the model |
 | `audio_length`, `vision_length` | int32 | [batch] | modality in the model |
 
-Outputs: `fused` and one unimodal score per modality of the model (`text`, `audio`,
-`vision`), each float32 [batch]. Feature widths D_m come from the run's `dataset.json`.
+Outputs, each float32 [batch]: `fused`, then whichever of the unimodal heads `text`,
+`audio`, `vision` the model really returns, read from the traced serving graph; any other
+output (`embedding_*` and the like) only feeds a training loss and is not served. For
+M³SA that means:
+
+| model | outputs |
+|---|---|
+| `fusion="key"`, `"equal"`, `"late"` | `fused` and one head per modality of `modalities` (T: `fused`, `text`; TA: `fused`, `text`, `audio`; ...) |
+| `fusion="early"` (one block over the joined inputs, no unimodal heads) | `fused` |
+
+The exported names are in `assets.extra/m3sa_export.json` ("outputs") and in the
+signature itself (`read_serving_signature`).
 
 The BERT padding mask is served as int32 0/1 rather than bool: tokenizers hand out
 integer attention masks, one integer dtype for all three token inputs keeps clients
 simple, and int32 travels the same way in REST JSON and gRPC `TensorProto` (`int_val`).
-The graph turns it back into the bool mask the model reads.
+Every bool input of the model's signature is served this way, and the graph turns it
+back into the bool the model reads (any non-zero value is true).
+
+Seeds: `pipelines.train --seeds` writes one run per seed into `RUN/seed_<s>/`. Given such
+a `RUN`, export takes its only seed, or, with several, the seed with the lowest
+validation loss: `seed_<s>/metrics.json["validation"]["loss"]`, the value of
+`best_epoch_monitor` (the loss that picked that seed's best epoch) on the validation
+split. It is the quantity training already selected on, so the choice never looks at
+test numbers; ties go to the smaller seed. Every seed must have finished for that
+choice. `seed=` (`--seed S`) exports seed S instead; a seed that is not there is an
+error naming the seeds that are (exit 2). The choice and the reason are printed, and
+recorded in `assets.extra/m3sa_export.json` under "source": the `run_dir` given, the
+`exported_run_dir`, `seed`, `seeds`, `seed_choice` and, for a seeds directory, each
+seed's `validation_loss` and its `validation_loss_monitor`. `assets.extra/` is the
+SavedModel folder for files beside the model: TF Serving only reads its warm-up
+requests file there and ignores the rest.
 
 The version directory appears atomically: the SavedModel is written to a hidden
 temporary directory beside it (TF Serving ignores names that are not integers) and
@@ -36,7 +67,8 @@ loading the model.
 
 CLI:
 
-    python -m pipelines.export --run RUN_DIR --export-dir DIR [--model-name m3sa] [--version N]
+    python -m pipelines.export --run RUN_DIR --export-dir DIR [--model-name m3sa]
+        [--version N] [--seed S]
 """
 
 from __future__ import annotations
@@ -48,14 +80,17 @@ import re
 import shutil
 import sys
 import tempfile
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
 SIGNATURE_NAME = "serving_default"
 ENDPOINT_NAME = "serve"
+EXPORT_RECORD = "m3sa_export.json"
 RUN_FILES = ("model.keras", "config.json", "dataset.json")
+UNIMODAL_OUTPUTS = ("text", "audio", "vision")
 _MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SEED_DIR_RE = re.compile(r"^seed_(-?[0-9]+)$")
 
 
 class ExportError(ValueError):
@@ -68,21 +103,105 @@ def check_run_dir(run_dir: str) -> None:
     if not os.path.isdir(run_dir):
         raise ExportError(f"run directory {run_dir!r} does not exist")
     missing = [name for name in RUN_FILES if not os.path.isfile(os.path.join(run_dir, name))]
-    if not missing:
-        return
-    seeds = sorted(
-        name for name in os.listdir(run_dir)
-        if name.startswith("seed_") and os.path.isdir(os.path.join(run_dir, name))
-    )
-    if seeds:
+    if missing:
         raise ExportError(
-            f"{run_dir!r} holds several seeds ({', '.join(seeds)}); export one of them, "
-            f"e.g. --run {os.path.join(run_dir, seeds[0])}"
+            f"run directory {run_dir!r} is incomplete: missing {', '.join(missing)} "
+            f"(a finished run of pipelines.train has {', '.join(RUN_FILES)})"
         )
-    raise ExportError(
-        f"run directory {run_dir!r} is incomplete: missing {', '.join(missing)} "
-        f"(a finished run of pipelines.train has {', '.join(RUN_FILES)})"
+
+
+def seed_dirs(run_dir: str) -> Dict[int, str]:
+    """{seed: path} of the `seed_<s>/` directories `pipelines.train --seeds` writes."""
+    if not os.path.isdir(run_dir):
+        return {}
+    found = {}
+    for name in os.listdir(run_dir):
+        match = _SEED_DIR_RE.match(name)
+        if match and os.path.isdir(os.path.join(run_dir, name)):
+            found[int(match.group(1))] = os.path.join(run_dir, name)
+    return dict(sorted(found.items()))
+
+
+def _seed_metrics(seed_dir: str) -> tuple:
+    """(validation loss, the loss it measures) of a finished seed's metrics.json;
+    (None, None) while the seed has not finished (metrics.json is written last)."""
+    path = os.path.join(seed_dir, "metrics.json")
+    if not os.path.isfile(path):
+        return None, None
+    metrics = _read_json(path)
+    loss = (metrics.get("validation") or {}).get("loss") if isinstance(metrics, dict) else None
+    if isinstance(loss, bool) or not isinstance(loss, (int, float)) or loss != loss:
+        return None, None
+    monitor = (metrics.get("hyperparameters") or {}).get("best_epoch_monitor", "loss")
+    return float(loss), monitor
+
+
+def choose_run(run_dir: str, seed: Optional[int] = None) -> tuple:
+    """(directory to export, record of the choice) for `run_dir`, a single run or the
+    parent of `seed_<s>/` runs.
+
+    Among several seeds the default is the one with the lowest validation loss, the
+    value of `best_epoch_monitor` at its best epoch (`metrics.json["validation"]
+    ["loss"]`): the quantity training already selected on, and never a test number.
+    Ties go to the smaller seed. `seed` picks one instead. Raises ExportError for a
+    seed that is not there (naming the seeds that are), and for a default choice while
+    some seed has not finished (its loss is unknown)."""
+    if not os.path.isdir(run_dir):
+        raise ExportError(f"run directory {run_dir!r} does not exist")
+    seeds = seed_dirs(run_dir)
+    record: Dict[str, Any] = {"run_dir": os.path.abspath(run_dir)}
+    if not seeds:
+        check_run_dir(run_dir)
+        config = _read_json(os.path.join(run_dir, "config.json"))
+        own = config.get("seed") if isinstance(config, dict) else None
+        if seed is not None and seed != own:
+            raise ExportError(
+                f"{run_dir!r} is a single run of seed {own} (no seed_<s>/ directories); "
+                f"--seed {seed} is not there"
+            )
+        record.update(exported_run_dir=record["run_dir"], seed=own, seeds=[own],
+                      seed_choice="the run's only seed")
+        return run_dir, record
+
+    names = ", ".join(str(s) for s in seeds)
+    scores = {s: _seed_metrics(path) for s, path in seeds.items()}
+    losses = {s: loss for s, (loss, _) in scores.items()}
+    monitor = next((m for _, m in scores.values() if m), "loss")
+    if seed is not None:
+        if seed not in seeds:
+            raise ExportError(f"--seed {seed} is not in {run_dir!r}; its seeds are {names}")
+        chosen, why = seed, "requested with --seed"
+    elif len(seeds) == 1:
+        chosen, why = next(iter(seeds)), "the only seed"
+    else:
+        unfinished = [s for s, loss in losses.items() if loss is None]
+        if unfinished:
+            raise ExportError(
+                f"cannot choose the best seed of {run_dir!r}: "
+                f"{', '.join(f'seed_{s}' for s in unfinished)} has no finished metrics.json "
+                f"with a numeric validation loss; finish it or pass --seed (seeds: {names})"
+            )
+        chosen = min(seeds, key=lambda s: (losses[s], s))
+        why = (f"lowest validation loss ({monitor}, the loss that picked each seed's "
+               "best epoch)")
+    check_run_dir(seeds[chosen])
+    record.update(
+        exported_run_dir=os.path.abspath(seeds[chosen]), seed=chosen, seeds=list(seeds),
+        seed_choice=why, validation_loss_monitor=monitor,
+        validation_loss={str(s): loss for s, loss in losses.items()},
     )
+    return seeds[chosen], record
+
+
+def describe_choice(record: Mapping[str, Any]) -> str:
+    """One line saying which seed of a run is exported and why."""
+    line = f"exporting seed {record['seed']} of {record['run_dir']}: {record['seed_choice']}"
+    losses = record.get("validation_loss")
+    if losses and len(losses) > 1:
+        line += " (validation loss " + ", ".join(
+            f"seed {s} {'unfinished' if v is None else f'{v:.6g}'}" for s, v in losses.items()
+        ) + ")"
+    return line
 
 
 def _read_json(path: str) -> Any:
@@ -128,40 +247,55 @@ def load_run(run_dir: str):
 
 
 # ---------------------------------------------------------------------------- signature
-def serving_input_specs(config, feature_dims: Mapping[str, int]) -> Dict[str, Any]:
-    """The `serving_default` inputs of a model with `config`: name -> tf.TensorSpec."""
+def serving_input_specs(model) -> Dict[str, Any]:
+    """The `serving_default` inputs of `model`: name -> tf.TensorSpec.
+
+    `model.input_signature()` is the one definition of what the model reads; the
+    served contract differs only in that bool inputs (the BERT padding mask) arrive as
+    int32 0/1 (module docstring) and are turned back into bools inside the graph."""
     import tensorflow as tf
 
-    specs = {}
-    for modality in config.modalities:
-        if modality == "text" and config.text_path == "bert":
-            for name in ("text_token_ids", "text_segment_ids", "text_padding_mask"):
-                specs[name] = tf.TensorSpec([None, None], tf.int32, name=name)
-            continue
-        specs[modality] = tf.TensorSpec(
-            [None, None, int(feature_dims[modality])], tf.float32, name=modality
+    signature = getattr(model, "input_signature", None)
+    if not callable(signature):
+        raise ExportError(
+            f"{type(model).__name__} has no input_signature(); export needs the model's "
+            "dict of tf.TensorSpec by input name"
         )
-        specs[f"{modality}_length"] = tf.TensorSpec([None], tf.int32, name=f"{modality}_length")
+    specs = {}
+    for name, spec in signature().items():
+        dtype = tf.int32 if spec.dtype == tf.bool else spec.dtype
+        # Named after the dict key so that the signature's input names are the keys.
+        specs[name] = tf.TensorSpec(spec.shape, dtype, name=name)
     return specs
 
 
-def serving_output_names(config) -> tuple:
-    return ("fused",) + tuple(config.modalities)
+def served_output_names(outputs: Mapping[str, Any]) -> tuple:
+    """The outputs that are served, in this order: `fused`, then whichever unimodal
+    heads `outputs` (a model's output dict) holds; the rest (embeddings, ...) only
+    feed training losses and stay out of the contract."""
+    if "fused" not in outputs:
+        raise ExportError(
+            f"the model returns no 'fused' output (it returns {sorted(outputs)}); "
+            "a served model must"
+        )
+    return ("fused",) + tuple(name for name in UNIMODAL_OUTPUTS if name in outputs)
 
 
-def make_serving_fn(model, config):
-    """The function behind `serving_default`: dense named inputs -> named scores."""
+def make_serving_fn(model):
+    """The function behind `serving_default`: the inputs of `serving_input_specs(model)`
+    -> the float32 outputs of `served_output_names`."""
     import tensorflow as tf
 
-    output_names = serving_output_names(config)
-    bert = "text" in config.modalities and config.text_path == "bert"
+    bool_inputs = [name for name, spec in model.input_signature().items()
+                   if spec.dtype == tf.bool]
 
     def serve(features):
         features = dict(features)
-        if bert:
-            features["text_padding_mask"] = tf.not_equal(features["text_padding_mask"], 0)
+        for name in bool_inputs:
+            features[name] = tf.not_equal(features[name], 0)
         outputs = model(features, training=False)
-        return {name: tf.cast(outputs[name], tf.float32) for name in output_names}
+        return {name: tf.cast(outputs[name], tf.float32)
+                for name in served_output_names(outputs)}
 
     return serve
 
@@ -194,9 +328,13 @@ def _check_name_and_version(model_name: str, version: Optional[int]) -> None:
         raise ExportError(f"version {version!r} must be an integer >= 1")
 
 
-def export_model(model, config, feature_dims, export_dir: str, model_name: str = "m3sa",
+def export_model(model, export_dir: str, model_name: str = "m3sa",
                  version: Optional[int] = None, extra_info: Optional[dict] = None) -> str:
-    """Writes `model` as `export_dir/model_name/version/`; returns that path."""
+    """Writes `model` as `export_dir/model_name/version/`; returns that path.
+
+    Any model of the project exports this way: it needs only `model.input_signature()`
+    (name -> tf.TensorSpec) and a call on a feature dict that returns an output dict
+    with `fused`. `extra_info` goes into `assets.extra/m3sa_export.json`."""
     _check_name_and_version(model_name, version)
     import keras
 
@@ -211,10 +349,14 @@ def export_model(model, config, feature_dims, export_dir: str, model_name: str =
             "versions are never overwritten: pass another --version or leave it out "
             "to take the next free one"
         )
-    specs = serving_input_specs(config, feature_dims)
+    specs = serving_input_specs(model)
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(ENDPOINT_NAME, make_serving_fn(model, config), input_signature=[specs])
+    endpoint = archive.add_endpoint(ENDPOINT_NAME, make_serving_fn(model),
+                                    input_signature=[specs])
+    # The traced graph is what TF Serving will answer with, so the record is read from
+    # it (write_out reuses this trace).
+    outputs = list(endpoint.get_concrete_function().structured_outputs)
 
     staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir)
     try:
@@ -228,14 +370,14 @@ def export_model(model, config, feature_dims, export_dir: str, model_name: str =
                 name: {"dtype": spec.dtype.name, "shape": [d for d in spec.shape.as_list()]}
                 for name, spec in specs.items()
             },
-            "outputs": list(serving_output_names(config)),
-            "config": config.to_dict(),
-            "feature_dims": dict(feature_dims),
+            "outputs": outputs,
             **(extra_info or {}),
         }
+        # assets.extra/ is the SavedModel folder meant for files beside the model: TF
+        # Serving reads only its warm-up file there and ignores the rest.
         extra = os.path.join(saved, "assets.extra")
         os.makedirs(extra, exist_ok=True)
-        with open(os.path.join(extra, "m3sa_export.json"), "w", encoding="utf-8") as handle:
+        with open(os.path.join(extra, EXPORT_RECORD), "w", encoding="utf-8") as handle:
             json.dump(info, handle, indent=2, sort_keys=True)
         if os.path.exists(target):  # another exporter won the race while we wrote
             raise ExportError(f"version {version} of {model_name!r} appeared at {target} "
@@ -247,16 +389,22 @@ def export_model(model, config, feature_dims, export_dir: str, model_name: str =
 
 
 def export_run(run_dir: str, export_dir: str, model_name: str = "m3sa",
-               version: Optional[int] = None) -> str:
+               version: Optional[int] = None, seed: Optional[int] = None,
+               log: Optional[Callable[[str], None]] = print) -> str:
     """Exports the run in `run_dir` as `export_dir/model_name/version/` (a SavedModel
     with a `serving_default` signature) and returns that path.
 
+    `run_dir` is one run or the parent of several seeds' runs (`pipelines.train
+    --seeds`); which seed is exported follows `choose_run(run_dir, seed)`, is said
+    through `log` and recorded in `assets.extra/m3sa_export.json` ("source").
     `version` defaults to one more than the highest integer version already there (1 for
-    the first). Raises ExportError for a missing or incomplete run directory, a bad name
-    or version, or a version that already exists.
+    the first). Raises ExportError for a missing or incomplete run directory, a seed
+    that is not there, a bad name or version, or a version that already exists.
     """
     _check_name_and_version(model_name, version)
-    check_run_dir(run_dir)
+    chosen, source = choose_run(run_dir, seed)
+    if log is not None and source["exported_run_dir"] != source["run_dir"]:
+        log(describe_choice(source))
     if version is not None and os.path.exists(os.path.join(export_dir, model_name, str(version))):
         # Fail before the (slow) model load; export_model checks again before writing.
         raise ExportError(
@@ -264,10 +412,11 @@ def export_run(run_dir: str, export_dir: str, model_name: str = "m3sa",
             f"{os.path.join(export_dir, model_name, str(version))}; exported versions are "
             "never overwritten: pass another --version or leave it out"
         )
-    model, config, feature_dims = load_run(run_dir)
+    model, config, feature_dims = load_run(chosen)
     return export_model(
-        model, config, feature_dims, export_dir, model_name, version,
-        extra_info={"run_dir": os.path.abspath(run_dir)},
+        model, export_dir, model_name, version,
+        extra_info={"source": source, "config": config.to_dict(),
+                    "feature_dims": dict(feature_dims)},
     )
 
 
@@ -403,7 +552,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(EXPORT_DIR/MODEL_NAME/VERSION/, signature serving_default).",
     )
     parser.add_argument("--run", required=True, help="run directory of pipelines.train "
-                        "(holds model.keras, config.json, dataset.json)")
+                        "(holds model.keras, config.json, dataset.json), or the parent of "
+                        "its seed_<s>/ runs (--seeds)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="with several seeds, export this one (default: the seed with "
+                        "the lowest validation loss)")
     parser.add_argument("--export-dir", required=True,
                         help="model base directory root: the export goes to "
                         "EXPORT_DIR/MODEL_NAME/VERSION/")
@@ -416,7 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        path = export_run(args.run, args.export_dir, args.model_name, args.version)
+        path = export_run(args.run, args.export_dir, args.model_name, args.version,
+                          seed=args.seed)
     except ExportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

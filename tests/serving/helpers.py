@@ -68,3 +68,81 @@ def run_pipeline(argv):
     options = run.options_from_args(run.build_parser().parse_args(argv))
     executions = run.run_pipeline(options, log=lines.append)
     return executions, lines
+
+
+# The tiny model the export tests build without training: TINY_OVERRIDES' architecture
+# on small feature widths.
+TINY_FEATURE_DIMS = {"text": 6, "audio": 3, "vision": 4}
+
+
+def tiny_config(**overrides):
+    """An M3SAConfig for DATASET with TINY_OVERRIDES and `overrides` on top."""
+    from m3sa_tf.config import M3SAConfig
+
+    return M3SAConfig.for_dataset(DATASET, **{**TINY_OVERRIDES, **overrides})
+
+
+def build_tiny_model(config, has_unimodal_labels=False, seed=0):
+    """A random-initialised (untrained) model of `config` on TINY_FEATURE_DIMS."""
+    import keras
+
+    from m3sa_tf.models import build_model
+
+    keras.utils.set_random_seed(seed)
+    dims = {m: TINY_FEATURE_DIMS[m] for m in config.modalities}
+    return build_model(config, dims, has_unimodal_labels)
+
+
+def random_features(signature, batch=3, time=5, seed=0):
+    """Random arrays for a model's `input_signature()` (interfaces §2): normal
+    float sequences of `time` steps, lengths in [1, time], 0/1 masks as bools."""
+    rng = np.random.default_rng(seed)
+    features = {}
+    for name, spec in signature.items():
+        dtype = spec.dtype.as_numpy_dtype
+        if spec.shape.rank == 3:
+            features[name] = rng.standard_normal((batch, time, spec.shape[-1])).astype(dtype)
+        elif name.endswith("_length"):
+            features[name] = rng.integers(1, time + 1, size=batch).astype(dtype)
+        elif dtype == np.bool_:
+            features[name] = rng.integers(0, 2, size=(batch, time)).astype(bool)
+        else:
+            features[name] = rng.integers(0, 100, size=(batch, time)).astype(dtype)
+    return features
+
+
+def write_run_dir(run_dir, model, config, metrics=None):
+    """A run directory as pipelines.training leaves it, as far as export reads it:
+    model.keras, config.json, dataset.json and (when given) metrics.json, for a model
+    of `build_tiny_model`."""
+    import json
+
+    os.makedirs(run_dir, exist_ok=True)
+    model.save(os.path.join(run_dir, "model.keras"))
+    files = {"config.json": config.to_dict(),
+             "dataset.json": {"name": DATASET, "feature_dims": {
+                 m: TINY_FEATURE_DIMS[m] for m in config.modalities}}}
+    if metrics is not None:
+        files["metrics.json"] = metrics
+    for name, content in files.items():
+        with open(os.path.join(run_dir, name), "w", encoding="utf-8") as handle:
+            json.dump(content, handle)
+    return run_dir
+
+
+def serve_in_fresh_process(args, cwd):
+    """Runs standalone_serve.py with `args` in a fresh interpreter that cannot see the
+    project (-I: no PYTHONPATH, user site, script or working directory on sys.path);
+    returns its report.json (written into `cwd`)."""
+    import json
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    report = os.path.join(str(cwd), "report.json")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "standalone_serve.py")
+    result = subprocess.run([sys.executable, "-I", script, *map(str, args), report],
+                            cwd=str(cwd), env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(report, encoding="utf-8") as handle:
+        return json.load(handle)

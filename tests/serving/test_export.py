@@ -16,7 +16,11 @@ import numpy as np
 import pytest
 
 from pipelines import export
-from tests.serving.helpers import load_split_arrays, read_predictions_csv
+from tests.serving.helpers import (
+    load_split_arrays,
+    read_predictions_csv,
+    serve_in_fresh_process,
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FEATURE_INPUTS = {
@@ -73,7 +77,7 @@ def assert_outputs_match(outputs, expected):
 
 
 # ---------------------------------------------------------------------------- layout
-def test_export_writes_version_1_as_a_complete_saved_model(exported):
+def test_export_writes_version_1_as_a_complete_saved_model(exported, trained_run):
     serving_dir, path = exported
     assert path == os.path.join(serving_dir, "m3sa", "1")
     assert sorted(os.listdir(os.path.join(serving_dir, "m3sa"))) == ["1"]  # no staging left
@@ -82,6 +86,8 @@ def test_export_writes_version_1_as_a_complete_saved_model(exported):
     with open(os.path.join(path, "assets.extra", "m3sa_export.json")) as handle:
         info = json.load(handle)
     assert info["outputs"] == list(OUTPUTS)
+    assert info["source"]["seed_choice"] == "the run's only seed"
+    assert info["source"]["exported_run_dir"] == os.path.abspath(trained_run)
     assert {k: (v["dtype"], v["shape"]) for k, v in info["inputs"].items()} == {
         k: (dtype, [None if d == -1 else d for d in shape])
         for k, (dtype, shape) in FEATURE_INPUTS.items()
@@ -132,15 +138,9 @@ def test_fresh_process_without_the_project_serves_the_test_predictions(
 ):
     features, _ = test_split
     np.savez(tmp_path / "features.npz", **{k: features[k] for k in FEATURE_INPUTS})
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    # -I: no PYTHONPATH, no user site, no script or working directory on sys.path.
-    subprocess.run(
-        [sys.executable, "-I", os.path.join(HERE, "standalone_serve.py"), exported[1],
-         str(tmp_path / "features.npz"), str(tmp_path / "outputs.npz"),
-         str(tmp_path / "report.json")],
-        cwd=str(tmp_path), env=env, check=True, capture_output=True, timeout=300,
+    report = serve_in_fresh_process(
+        [exported[1], tmp_path / "features.npz", tmp_path / "outputs.npz"], cwd=tmp_path
     )
-    report = json.loads((tmp_path / "report.json").read_text())
     assert report["project_modules_loaded"] == []
     assert sorted(report["inputs"]) == sorted(FEATURE_INPUTS)
     with np.load(tmp_path / "outputs.npz") as outputs:
@@ -249,11 +249,12 @@ def test_cli_incomplete_run_directory_names_the_missing_files(tmp_path, capsys):
     assert "incomplete" in err and "model.keras" in err and "dataset.json" in err
 
 
-def test_cli_multi_seed_run_directory_points_to_one_seed(tmp_path, capsys):
+def test_cli_seeds_directory_with_an_unfinished_seed_names_it(tmp_path, capsys):
     (tmp_path / "run" / "seed_1111").mkdir(parents=True)
     (tmp_path / "run" / "metrics.json").write_text("{}")
     assert export.main(["--run", str(tmp_path / "run"), "--export-dir", str(tmp_path)]) == 2
-    assert "seed_1111" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "seed_1111" in err and "incomplete" in err and "model.keras" in err
 
 
 def test_cli_existing_version_and_bad_version_exit_2(trained_run, exported, capsys):
