@@ -21,6 +21,7 @@ seed,mae
 {'epochs': 3}
 >>> sorted(os.listdir(folder))
 ['run.json', 'scores.csv']
+>>> import shutil; shutil.rmtree(folder)
 """
 
 from __future__ import annotations
