@@ -19,7 +19,9 @@ import dataclasses
 import json
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-MODALITIES: Tuple[str, ...] = ("text", "audio", "vision")
+from msa_core.constants import DATASET_FAMILIES as _DATASET_FAMILY
+from msa_core.constants import MODALITIES, PAIRS
+
 EXTRACTORS = ("lstm", "gru", "simple_rnn", "dense")
 READOUTS = ("last", "mean", "max", "attention")
 FUSIONS = ("key", "equal", "early", "late")
@@ -32,7 +34,6 @@ UNIMODAL_HEAD_TRAININGS = ("probe", "auxiliary", "off")
 BEST_EPOCH_MONITORS = ("fused_loss", "loss")
 REGRESSION_LOSSES = ("l1", "mse", "huber")
 WEIGHT_SCHEDULES = ("constant", "exponential", "linear", "cosine")
-PAIRS = ("text_audio", "text_vision", "audio_vision")
 DEFAULT_MODEL = "m3sa"
 # How the model is trained rather than what it is: kept out of a saved model's config
 # (model.keras), so that a model file says nothing about batch size or patience.
@@ -41,16 +42,6 @@ TRAINING_FIELDS = (
     "best_epoch_monitor", "key_warmup_epochs", "key_warmup_learning_rate",
     "gradient_clip_norm",
 )
-
-# Datasets whose defaults differ: the real ones and their synthetic stand-ins share them.
-_DATASET_FAMILY = {
-    "mosi": "mosi",
-    "mosei": "mosi",
-    "sims": "sims",
-    "synthetic-mosi": "mosi",
-    "synthetic-mosei": "mosi",
-    "synthetic-sims": "sims",
-}
 
 
 class ConfigError(ValueError):
@@ -321,6 +312,19 @@ class M3SAConfig:
             out[f.name] = value
         return out
 
+    def reported_dict(self) -> Dict[str, Any]:
+        """The fields that concern `self.model`: every field for M³SA; for a baseline
+        its hyper-parameters, the training fields, the data's and the seed, and the
+        config fields its spec says it reads."""
+        values = self.to_dict()
+        if self.model == DEFAULT_MODEL:
+            return values
+        keep = {"dataset", "model", "model_hparams", "modalities", "text_path",
+                "bert_preset", "bert_trainable", "seed"} | set(TRAINING_FIELDS)
+        keep |= set(_model_spec(self.model).config_fields)
+        keep -= {"key_warmup_epochs", "key_warmup_learning_rate"}
+        return {k: v for k, v in values.items() if k in keep}
+
     def model_dict(self) -> Dict[str, Any]:
         """`to_dict` without the training fields: what a saved model records."""
         return {k: v for k, v in self.to_dict().items() if k not in TRAINING_FIELDS}
@@ -407,7 +411,11 @@ class M3SAConfig:
                 raise ConfigError(f"{name}={value!r} must be a {kind} {bound}")
 
         if self.model != DEFAULT_MODEL:
-            _model_spec(self.model)  # names the accepted models when unknown
+            spec = _model_spec(self.model)  # names the accepted models when unknown
+            if spec.needs_unimodal_labels and _DATASET_FAMILY.get(self.dataset) != "sims":
+                from m3sa_tf.models.registry import check_data_supports
+
+                check_data_supports(self.model, False, self.dataset)
         elif self.model_hparams:
             raise ConfigError(
                 f"model_hparams={dict(self.model_hparams)!r} is for baselines; M³SA's "
@@ -540,6 +548,12 @@ def _check_type(key: str, value: Any, default: Any) -> None:
         raise ConfigError(f"{key}={json.dumps(value)}: expected {expected}")
 
 
+# Fields that accept null ("use the fallback"), e.g. gradient_clip_norm=null: no clipping.
+_NULLABLE_FIELDS = frozenset(
+    f.name for f in dataclasses.fields(M3SAConfig) if str(f.type).startswith("Optional")
+)
+
+
 def parse_assignments(items: Sequence[str]) -> Dict[str, Any]:
     """`["dropout=0.1", "hidden_sizes.text=32"]` → {"dropout": 0.1, "hidden_sizes":
     {"text": 32}}; unknown fields and values of the wrong JSON type are ConfigErrors."""
@@ -561,7 +575,8 @@ def parse_assignments(items: Sequence[str]) -> Dict[str, Any]:
             raise ConfigError(
                 f"{key}: unknown hyper-parameter; expected one of {sorted(defaults)}"
             )
-        _check_type(key, value, defaults[key])
+        if not (value is None and key in _NULLABLE_FIELDS):
+            _check_type(key, value, defaults[key])
         if isinstance(value, dict):
             overrides.setdefault(key, {}).update(value)
         else:

@@ -37,7 +37,7 @@ from typing import Any, Dict, List, Optional
 
 import keras
 
-from pipelines.io_utils import write_json_atomic
+from msa_core.io import write_json_atomic
 
 STATE_FILE = "state.json"
 

@@ -37,11 +37,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     import tfrecords
     from m3sa_tf import ConfigError
-    from pipelines import training
+    from pipelines.protocol import evaluate_run
+    from pipelines.run_dir import RunDirError
 
     try:
-        result = training.evaluate_run(args.run, args.split, args.data_dir, write=not args.no_write)
-    except (ConfigError, training.RunDirError, tfrecords.DatasetNotBuiltError,
+        result = evaluate_run(args.run, args.split, args.data_dir, write=not args.no_write)
+    except (ConfigError, RunDirError, tfrecords.DatasetNotBuiltError,
             tfrecords.DatasetError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

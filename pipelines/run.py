@@ -28,6 +28,7 @@ import os
 import sys
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
+from pipelines.cli import add_config_arguments, check_scale, config_from_args
 from pipelines.stages import evaluator, example_gen, pusher, statistics, trainer
 from pipelines.stages.execution import Execution, PipelineError, run_stage
 
@@ -143,29 +144,13 @@ def format_summary(executions: Mapping[str, Execution]) -> str:
 
 
 # ---------------------------------------------------------------------------- CLI
-def parse_overrides(pairs: Sequence[str]) -> Dict[str, Any]:
-    """`k=v` strings to a dict; each value is read as JSON when it parses
-    (numbers, true/false, null, lists, objects) and kept as a string otherwise."""
-    overrides: Dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise PipelineError(f"--set expects key=value, got {pair!r}")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
-    return overrides
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipelines.run",
         description="TFX-style pipeline: example_gen, statistics, trainer, evaluator, "
         "pusher. A rerun skips every stage whose inputs did not change.",
     )
-    parser.add_argument("--dataset", required=True,
-                        help="mosi, sims, mosei, synthetic-mosi, synthetic-sims, synthetic-mosei")
+    add_config_arguments(parser, dataset_required=True)
     parser.add_argument("--data-dir", default=None,
                         help="TFDS data directory to build into or reuse (default: inside "
                         "the example_gen artifact)")
@@ -181,10 +166,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-seed", type=int, default=0,
                         help="synthetic datasets: generator seed")
     parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--hparams", default=None,
-                        help="JSON file of hyper-parameters over the dataset's defaults")
-    parser.add_argument("--set", dest="overrides", action="append", nargs="+", default=[],
-                        metavar="KEY=VALUE", help="hyper-parameter override (JSON value)")
     parser.add_argument("--blessing-metric", default="MAE",
                         help="test metric the blessing compares (default MAE)")
     parser.add_argument("--blessing-threshold", type=float, default=None,
@@ -195,17 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def options_from_args(args: argparse.Namespace) -> PipelineOptions:
-    from m3sa_tf import M3SAConfig
-
-    if not 0.0 < args.scale <= 1.0:
-        raise PipelineError(f"--scale must be in (0, 1], got {args.scale:g}")
-    overrides = parse_overrides([p for group in args.overrides for p in group])
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
-    if args.hparams:
-        config = M3SAConfig.from_json_file(args.hparams, dataset=args.dataset, **overrides)
-    else:
-        config = M3SAConfig.for_dataset(args.dataset, **overrides)
+    check_scale(args.scale)
+    config = config_from_args(args, epochs=args.epochs)
     root = os.path.abspath(os.path.expanduser(
         args.pipeline_root or os.path.join("runs", "pipeline", args.dataset)))
     serving_dir = os.path.abspath(os.path.expanduser(
@@ -221,7 +193,7 @@ def options_from_args(args: argparse.Namespace) -> PipelineOptions:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from m3sa_tf import ConfigError
     from pipelines.export import ExportError
-    from pipelines.training import RunDirError
+    from pipelines.run_dir import RunDirError
     from tfrecords import DatasetError, DatasetNotBuiltError
 
     args = build_parser().parse_args(argv)

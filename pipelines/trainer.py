@@ -35,6 +35,7 @@ Example:
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import tempfile
@@ -81,7 +82,11 @@ def config_from_fn_args(fn_args: Any) -> M3SAConfig:
         )
     if not dataset:
         raise ConfigError("fn_args.custom_config['dataset'] is required (e.g. 'synthetic-mosi')")
-    return M3SAConfig.for_dataset(dataset, **values)
+    # Dotted names ("hidden_sizes.text") set one entry of a mapping, as `--set` does.
+    dotted = [f"{k}={json.dumps(v)}" for k, v in values.items() if "." in k]
+    plain = {k: v for k, v in values.items() if "." not in k}
+    return M3SAConfig.from_overrides(
+        dataset, assignments=dotted + list(custom.get("set", [])), **plain)
 
 
 def run_fn(fn_args: Any) -> Dict[str, Any]:

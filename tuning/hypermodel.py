@@ -3,9 +3,9 @@
 
 There is no second training loop here. `build(hp)` turns the trial's hyper-parameters
 into an `M3SAConfig` (`base_config.replace(...)`, see `tuning.space`) and builds and
-compiles the model with `pipelines.training.build_compiled_model` (seeded from the
+compiles the model with `pipelines.protocol.build_compiled_model` (seeded from the
 config). `fit(hp, model, ...)` trains it with the training library's callbacks
-(`pipelines.training.make_callbacks`: the subtask-weight schedule; the protocol's early
+(`pipelines.protocol.make_callbacks`: the subtask-weight schedule; the protocol's early
 stopping on validation loss, `ResumableEarlyStopping`, which also checkpoints every epoch
 into the trial's directory so that a trial cut short resumes at its last finished
 epoch) plus `MSAMetricsCallback` on the validation split, and returns the objective.
@@ -37,7 +37,8 @@ import keras_tuner
 
 from m3sa_tf.config import M3SAConfig
 from m3sa_tf.metrics import MSAMetricsCallback
-from pipelines import training
+from pipelines import protocol
+from pipelines import run_dir as rundir
 from pipelines.checkpointing import ResumableEarlyStopping
 from tuning import results, space
 from tuning.objective import is_metric_objective
@@ -109,7 +110,7 @@ class M3SAHyperModel(keras_tuner.HyperModel):
     # ------------------------------------------------------------------ keras-tuner API
     def build(self, hp):
         config = self.trial_config(hp)
-        return training.build_compiled_model(config, self.dataset_info)
+        return protocol.build_compiled_model(config, self.dataset_info)
 
     def fit(self, hp, model, x, *, validation_data=None, callbacks=(), epochs=None,
             initial_epoch: int = 0, verbose=None, trial_dir: Optional[str] = None,
@@ -121,7 +122,7 @@ class M3SAHyperModel(keras_tuner.HyperModel):
         scratch = None
         if trial_dir is None:
             scratch = trial_dir = tempfile.mkdtemp(prefix="m3sa_trial_")
-        checkpoint_dir = os.path.join(trial_dir, training.CHECKPOINT_DIR)
+        checkpoint_dir = os.path.join(trial_dir, rundir.CHECKPOINT_DIR)
         checkpoint = ResumableEarlyStopping(
             checkpoint_dir, checkpoint_dir, monitor=early_stopping_monitor(config),
             patience=config.early_stopping_patience,
@@ -133,7 +134,7 @@ class M3SAHyperModel(keras_tuner.HyperModel):
             if initial_epoch < epochs and not checkpoint.finished:
                 # The metrics callback goes first: the checkpoint's epoch log, early
                 # stopping and keras-tuner's own callbacks all read its val_ metrics.
-                trial_callbacks = training.make_callbacks(
+                trial_callbacks = protocol.make_callbacks(
                     config,
                     checkpoint=None,
                     tensorboard_dir=None,

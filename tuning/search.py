@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from m3sa_tf.config import ConfigError  # noqa: E402
 from tuning.cli_args import (  # noqa: E402
-    UsageError, add_common_arguments, base_config_from_args, fail, set_keys,
+    UsageError, add_common_arguments, base_config_from_args, check_scale, fail, set_keys,
 )
 from tuning.tuners import TUNER_KINDS  # noqa: E402
 
@@ -72,8 +72,10 @@ def main(argv=None) -> int:
         return fail(f"--max-trials {args.max_trials} must be >= 1")
     if args.epochs is not None and args.epochs < 1:
         return fail(f"--epochs {args.epochs} must be >= 1")
-    if not 0.0 < args.scale <= 1.0:
-        return fail(f"--scale {args.scale} must be in (0, 1]")
+    try:
+        check_scale(args.scale)
+    except ConfigError as err:
+        return fail(err)
 
     from tfrecords.errors import DatasetError, DatasetNotBuiltError
     from tuning.objective import ObjectiveError

@@ -17,7 +17,9 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from m3sa_tf.config import ConfigError  # noqa: E402
-from tuning.cli_args import UsageError, add_common_arguments, base_config_from_args, fail  # noqa: E402
+from tuning.cli_args import (  # noqa: E402
+    UsageError, add_common_arguments, base_config_from_args, check_scale, fail,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,8 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if not 0.0 < args.scale <= 1.0:
-        return fail(f"--scale {args.scale} must be in (0, 1]")
+    try:
+        check_scale(args.scale)
+    except ConfigError as err:
+        return fail(err)
     if args.epochs is not None and args.epochs < 1:
         return fail(f"--epochs {args.epochs} must be >= 1")
 

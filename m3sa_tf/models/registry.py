@@ -49,6 +49,9 @@ class ModelSpec:
             size, weight decay, patience, …), from MMSA's configuration.
         needs_unimodal_labels: the model's loss needs y_T, y_A, y_V (MLF-DNN, MTFN).
         search_space: {name: dimension}, names among `hparams` or training fields.
+        config_fields: M3SAConfig fields beyond `model_hparams` and the training fields
+            that the model reads (e.g. the contrastive loss's weights), reported with
+            its hyper-parameters.
         reference: one line on where the architecture comes from.
     """
 
@@ -59,6 +62,7 @@ class ModelSpec:
     training: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     needs_unimodal_labels: bool = False
     search_space: Mapping[str, SearchDimension] = dataclasses.field(default_factory=dict)
+    config_fields: Tuple[str, ...] = ()
     reference: str = ""
 
     def default_hparams(self, family: str) -> Dict[str, Any]:

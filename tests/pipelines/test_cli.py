@@ -38,10 +38,23 @@ def test_bad_set_values_exit_2_naming_the_field(item, message, capsys):
     assert code == 2 and message in err
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "nosuch"], "unknown model 'nosuch'; expected one of ['m3sa', "),
+    (["--model", "mlf_dnn", "--dataset", "synthetic-mosi"], "has none (only SIMS does)"),
+    (["--model", "tfn", "--set", "model_hparams.rank=3"], "no hyper-parameter(s) ['rank']"),
+    (["--scale", "1.5"], "expected a fraction in (0, 1]"),
+])
+def test_bad_models_and_scales_exit_2_naming_what_is_accepted(argv, message, tmp_path,
+                                                              capsys):
+    code, err = run_main(argv + ["--output-dir", str(tmp_path / "run")], capsys)
+    assert code == 2 and message in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_bad_hparams_files_exit_2(tmp_path, capsys):
     missing = tmp_path / "missing.json"
     code, err = run_main(["--hparams", str(missing)], capsys)
-    assert code == 2 and "cannot read it" in err
+    assert code == 2 and "cannot read hyper-parameter file" in err and "missing.json" in err
     broken = tmp_path / "broken.json"
     broken.write_text("{epochs: 3")
     code, err = run_main(["--hparams", str(broken)], capsys)

@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from pipelines.run import parse_overrides
+from m3sa_tf.config import ConfigError
+from m3sa_tf.config import parse_assignments as parse_overrides
 from pipelines.stages import evaluator
 from pipelines.stages.execution import (
     PipelineError,
@@ -144,5 +145,17 @@ def test_overrides_are_read_as_json_values_or_strings():
                             "gradient_clip_norm=null"]) == {
         "epochs": 3, "readout": "mean", "hidden_sizes": {"text": 8},
         "gradient_clip_norm": None}
-    with pytest.raises(PipelineError, match="key=value"):
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_overrides(["epochs"])
+
+
+def test_run_cli_resolves_the_config_like_every_other_cli():
+    from pipelines import run
+
+    args = run.build_parser().parse_args(
+        ["--dataset", "synthetic-sims", "--set", "hidden_sizes.text=32", "--epochs", "2"])
+    options = run.options_from_args(args)
+    assert options.config.hidden_sizes["text"] == 32 and options.config.epochs == 2
+    args = run.build_parser().parse_args(["--dataset", "synthetic-sims", "--scale", "2"])
+    with pytest.raises(ConfigError, match="--scale"):
+        run.options_from_args(args)
