@@ -98,6 +98,8 @@ def _fit_phase(
             initial_epoch=initial_epoch,
             callbacks=callbacks,
             verbose=verbose,
+            # tf.data already reshuffles every epoch with the run's seed.
+            shuffle=False,
         )
     return checkpoint
 

@@ -84,5 +84,10 @@ SPEC = ModelSpec(
     hparams=LF_DNN_HPARAMS,
     training=LF_DNN_TRAINING,
     search_space=LF_DNN_SEARCH_SPACE,
+    # The contrastive loss reads the config's own fields, the ones M³SA's eq. 27 uses.
+    config_fields=("contrastive_dim", "temperature", "contrastive_weights",
+                   "contrastive_normalize", "contrastive_pair_weight",
+                   "subtask_weight_schedule", "subtask_weight_decay",
+                   "subtask_weight_floor", "fused_weight", "regression_loss"),
     reference="Lin et al., M³SA, TASLP 2024, Table III and eqs 26-27; LF-DNN after MMSA",
 )
