@@ -3,9 +3,10 @@
     python -m pipelines.train --dataset D [--model NAME] --data-dir DATA --output-dir RUN \\
         [--epochs N] [--seeds S,...] [--key-modality auto|text|audio|vision] \\
         [--strategy auto|default|mirrored|multi-worker] [--hparams FILE] [--scale F] \\
-        [--set key=value ...]
+        [--set key=value ...] [--quick]
 
-Hyper-parameters resolve in this order, later winning (`M3SAConfig.from_overrides`): the
+`--quick` is a first look in a few minutes on synthetic data (a quarter of the clips, six
+epochs, learning rate 1e-3). Hyper-parameters resolve in this order, later winning (`M3SAConfig.from_overrides`): the
 dataset's and model's defaults, `--hparams FILE` (the config's JSON form, possibly
 partial), `--set key=value` (any M3SAConfig field; the value is read as JSON when it
 parses, else as a string; `--set hidden_sizes.text=32` sets one entry of a mapping,
@@ -49,8 +50,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--key-modality", choices=KEY_MODALITIES, default=None)
     parser.add_argument("--strategy", default="auto",
                         choices=("auto", "default", "mirrored", "multi-worker"))
+    parser.add_argument("--quick", action="store_true",
+                        help="a first look in a few minutes on synthetic data: "
+                             f"{QUICK_DESCRIPTION} (flags given explicitly win)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
+
+
+# At a quarter of synthetic-mosi M³SA learns within six epochs at 1e-3 (README: acc-2
+# 0.72, Corr 0.66 on test, Bayes 0.80 / 0.84); at Table I's 5e-5 and 128 clips it would
+# still be at chance after five.
+QUICK_SCALE = 0.25
+QUICK_VALUES = {"epochs": 6, "learning_rate": 1e-3}
+QUICK_DESCRIPTION = "--scale 0.25 --epochs 6 --set learning_rate=1e-3"
+
+
+def apply_quick(args: argparse.Namespace, argv: Sequence[str]) -> None:
+    """Fills in the --quick preset where the user gave no value of their own."""
+    if not args.quick:
+        return
+    given = " ".join(argv)
+    if "--scale" not in given:
+        args.scale = QUICK_SCALE
+    if args.epochs is None:
+        args.epochs = QUICK_VALUES["epochs"]
+    if "learning_rate=" not in given:
+        args.overrides = [["learning_rate=" + repr(QUICK_VALUES["learning_rate"])]] + list(
+            args.overrides)
 
 
 def resolve_config(args: argparse.Namespace):
@@ -60,10 +86,14 @@ def resolve_config(args: argparse.Namespace):
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
+        apply_quick(args, argv)
         config = resolve_config(args)
+        if args.quick and not config.dataset.startswith("synthetic-"):
+            raise ConfigError(f"--quick is for the synthetic datasets, not {config.dataset!r}")
         seeds = parse_seeds(args.seeds)
         check_scale(args.scale)
     except ConfigError as err:

@@ -84,3 +84,21 @@ def test_flags_resolve_over_hparams_file_over_dataset_defaults(tmp_path):
 def test_bad_seeds_exit_2(capsys):
     code, err = run_main(["--seeds", "1,x"], capsys)
     assert code == 2 and "--seeds" in err
+
+
+def test_quick_preset_fills_in_what_the_user_did_not_give():
+    args = train.build_parser().parse_args(["--quick"])
+    train.apply_quick(args, ["--quick"])
+    config = train.resolve_config(args)
+    assert args.scale == train.QUICK_SCALE
+    assert (config.epochs, config.learning_rate) == (6, 1e-3)
+    argv = ["--quick", "--epochs", "2", "--scale", "0.5", "--set", "learning_rate=3e-4"]
+    args = train.build_parser().parse_args(argv)
+    train.apply_quick(args, argv)
+    config = train.resolve_config(args)
+    assert (args.scale, config.epochs, config.learning_rate) == (0.5, 2, 3e-4)
+
+
+def test_quick_preset_refuses_real_data(capsys):
+    code, err = run_main(["--quick", "--dataset", "mosi"], capsys)
+    assert code == 2 and "--quick is for the synthetic datasets" in err
