@@ -17,7 +17,6 @@ the JSON records the cap.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys

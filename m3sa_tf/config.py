@@ -20,7 +20,8 @@ import json
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from msa_core.constants import DATASET_FAMILIES as _DATASET_FAMILY
-from msa_core.constants import MODALITIES, PAIRS
+from msa_core.constants import MODALITIES, PAIRS  # noqa: F401  (re-exported)
+from msa_core.io import read_json
 
 EXTRACTORS = ("lstm", "gru", "simple_rnn", "dense")
 READOUTS = ("last", "mean", "max", "attention")
@@ -507,13 +508,7 @@ def _model_spec(name: str):
 def read_hparams_file(path: str) -> Dict[str, Any]:
     """The JSON object of hyper-parameters in `path`, or a ConfigError naming the file
     and what is wrong with it."""
-    try:
-        with open(path, "r", encoding="utf-8") as handle:
-            values = json.load(handle)
-    except OSError as err:
-        raise ConfigError(f"cannot read hyper-parameter file {path}: {err.strerror}") from None
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"{path} is not valid JSON: {err}") from None
+    values = read_json(path, error=ConfigError)
     if not isinstance(values, dict):
         raise ConfigError(f"{path} must hold a JSON object of hyper-parameters")
     return values

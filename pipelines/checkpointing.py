@@ -29,7 +29,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -37,7 +36,7 @@ from typing import Any, Dict, List, Optional
 
 import keras
 
-from msa_core.io import write_json_atomic
+from msa_core.io import read_json, write_json_atomic
 
 STATE_FILE = "state.json"
 
@@ -92,11 +91,7 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
         path = os.path.join(directory, STATE_FILE)
         if not os.path.exists(path):
             return None
-        try:
-            with open(path, "r", encoding="utf-8") as handle:
-                return json.load(handle)
-        except (OSError, json.JSONDecodeError) as err:
-            raise CheckpointError(f"cannot read checkpoint state {path}: {err}") from err
+        return read_json(path, error=CheckpointError)
 
     def restore(self, model: keras.Model) -> int:
         """Loads the last finished epoch into `model` (weights and optimizer) and

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, List, Optional, Sequence, Set
+from typing import Any, List, Optional, Set
 
 from m3sa_tf.config import ConfigError, M3SAConfig, parse_assignments
 

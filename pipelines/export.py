@@ -83,6 +83,7 @@ import tempfile
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 import numpy as np
+from msa_core.io import read_json
 
 SIGNATURE_NAME = "serving_default"
 ENDPOINT_NAME = "serve"
@@ -128,7 +129,7 @@ def _seed_metrics(seed_dir: str) -> tuple:
     path = os.path.join(seed_dir, "metrics.json")
     if not os.path.isfile(path):
         return None, None
-    metrics = _read_json(path)
+    metrics = read_json(path, error=ExportError)
     loss = (metrics.get("validation") or {}).get("loss") if isinstance(metrics, dict) else None
     if isinstance(loss, bool) or not isinstance(loss, (int, float)) or loss != loss:
         return None, None
@@ -152,7 +153,7 @@ def choose_run(run_dir: str, seed: Optional[int] = None) -> tuple:
     record: Dict[str, Any] = {"run_dir": os.path.abspath(run_dir)}
     if not seeds:
         check_run_dir(run_dir)
-        config = _read_json(os.path.join(run_dir, "config.json"))
+        config = read_json(os.path.join(run_dir, "config.json"), error=ExportError)
         own = config.get("seed") if isinstance(config, dict) else None
         if seed is not None and seed != own:
             raise ExportError(
@@ -204,14 +205,6 @@ def describe_choice(record: Mapping[str, Any]) -> str:
     return line
 
 
-def _read_json(path: str) -> Any:
-    try:
-        with open(path, "r", encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, json.JSONDecodeError) as err:
-        raise ExportError(f"cannot read {path}: {err}") from err
-
-
 def load_run(run_dir: str):
     """(model, config, feature_dims) of a finished run."""
     check_run_dir(run_dir)
@@ -222,7 +215,7 @@ def load_run(run_dir: str):
             config = M3SAConfig.from_json(handle.read())
     except (OSError, ConfigError) as err:
         raise ExportError(f"{os.path.join(run_dir, 'config.json')}: {err}") from err
-    dataset = _read_json(os.path.join(run_dir, "dataset.json"))
+    dataset = read_json(os.path.join(run_dir, "dataset.json"), error=ExportError)
     feature_dims = dataset.get("feature_dims") if isinstance(dataset, dict) else None
     needed = [m for m in config.modalities if not (m == "text" and config.text_path == "bert")]
     if not isinstance(feature_dims, dict) or any(

@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 
 from m3sa_tf import ConfigError, M3SAConfig
-from msa_core.io import read_json, write_json_atomic
+from msa_core.io import write_json_atomic
 from pipelines import run_dir as rundir
 from pipelines.protocol import build_compiled_model, predict_dataset, unimodal_scores
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import json
 import os
 import sys
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence

@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-from typing import Set
 
 from m3sa_tf.config import ConfigError, M3SAConfig
 from pipelines.cli import (

@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -28,9 +27,9 @@ import traceback
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from m3sa_tf.config import ConfigError, M3SAConfig
-from msa_core.io import write_csv_atomic, write_json_atomic
+from msa_core.io import read_json, write_csv_atomic, write_json_atomic
 from pipelines import training
-from pipelines.training import RunDirError
+from pipelines.run_dir import RunDirError
 from tuning import space
 from tuning.heatmap import plot_grid_heatmap
 from tuning.objective import metric_names
@@ -103,13 +102,11 @@ def _read_finished(run_dir: str) -> Optional[Dict[str, Any]]:
     path = os.path.join(run_dir, "metrics.json")
     if not os.path.exists(path):
         return None
-    with open(path, "r", encoding="utf-8") as handle:
-        metrics = json.load(handle)
+    metrics = read_json(path, error=RunDirError)
     seconds = None
     cell_path = os.path.join(run_dir, CELL_FILE)
     if os.path.exists(cell_path):
-        with open(cell_path, "r", encoding="utf-8") as handle:
-            seconds = json.load(handle).get("seconds")
+        seconds = read_json(cell_path, error=RunDirError).get("seconds")
     return {"metrics": flatten_metrics(metrics), "seconds": seconds}
 
 

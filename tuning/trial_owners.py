@@ -17,12 +17,11 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from typing import Dict
 
-from msa_core.io import write_json_atomic
+from msa_core.io import read_json, write_json_atomic
 
 OWNERS_FILE = "trial_tuners.json"
 _RUNNING = "RUNNING"
@@ -40,8 +39,7 @@ class TrialOwners:
         self._lock = threading.Lock()
         self._owners: Dict[str, str] = {}
         if os.path.exists(path):
-            with open(path, "r", encoding="utf-8") as handle:
-                loaded = json.load(handle)
+            loaded = read_json(path, error=ValueError)
             if not isinstance(loaded, dict) or not all(
                     isinstance(k, str) and isinstance(v, str) for k, v in loaded.items()):
                 raise ValueError(f"{path} must hold a JSON object of trial id -> tuner id")
