@@ -32,7 +32,7 @@ class PooledSubNet(keras.layers.Layer):
     Example:
         >>> import numpy as np
         >>> net = PooledSubNet(4)
-        >>> net(np.ones((2, 3, 5), "float32"), np.ones((2, 3), bool)).shape
+        >>> tuple(net(np.ones((2, 3, 5), "float32"), np.ones((2, 3), bool)).shape)
         (2, 4)
     """
 
@@ -93,7 +93,7 @@ class RecurrentSubNet(keras.layers.Layer):
     Example:
         >>> import numpy as np
         >>> net = RecurrentSubNet(4, 3)
-        >>> net(np.ones((2, 5, 6), "float32"), np.ones((2, 5), bool)).shape
+        >>> tuple(net(np.ones((2, 5, 6), "float32"), np.ones((2, 5), bool)).shape)
         (2, 3)
     """
 
