@@ -1,14 +1,22 @@
 """`M3SAHyperModel`: a keras-tuner HyperModel over the model and training code of
-`pipelines.train`.
+`pipelines.train`, for any model of the zoo (`base_config.model`: M³SA or a baseline).
 
 There is no second training loop here. `build(hp)` turns the trial's hyper-parameters
-into an `M3SAConfig` (`base_config.replace(...)`, see `tuning.space`) and builds and
-compiles the model with `pipelines.protocol.build_compiled_model` (seeded from the
-config). `fit(hp, model, ...)` trains it with the training library's callbacks
-(`pipelines.protocol.make_callbacks`: the subtask-weight schedule; the protocol's early
+into an `M3SAConfig` (`base_config.replace(...)`; the space is the model's, see
+`tuning.space`) and builds and compiles the model with
+`pipelines.protocol.build_compiled_model` (seeded from the config; it builds
+`config.model` through the model registry). `fit(hp, model, ...)` trains it with the
+training library's callbacks (`pipelines.protocol.make_callbacks`: the subtask-weight
+schedule for a model with an `M3SALoss`; the protocol's early
 stopping on validation loss, `ResumableEarlyStopping`, which also checkpoints every epoch
 into the trial's directory so that a trial cut short resumes at its last finished
 epoch) plus `MSAMetricsCallback` on the validation split, and returns the objective.
+The metrics and the best-epoch loss (`val_fused_loss`) come from the `fused` output,
+which every model has, so models without unimodal heads are scored the same way.
+
+A baseline's space may search `batch_size`; a trial whose batch size is not the base
+configuration's trains on data loaded with its own (`data_loader`), as
+`pipelines.train` would load it.
 
 The objective of a trial is read at the epoch the training protocol would keep, the one
 with the lowest validation loss (early stopping's best epoch), not at the epoch where the
@@ -37,6 +45,7 @@ import keras_tuner
 
 from m3sa_tf.config import M3SAConfig
 from m3sa_tf.metrics import MSAMetricsCallback
+from m3sa_tf.models.registry import check_data_supports
 from pipelines import protocol
 from pipelines import run_dir as rundir
 from pipelines.checkpointing import ResumableEarlyStopping
@@ -52,7 +61,7 @@ def early_stopping_monitor(config: M3SAConfig) -> str:
 
 
 class M3SAHyperModel(keras_tuner.HyperModel):
-    """Search space, model and training of M³SA for keras-tuner.
+    """Search space, model and training of a model of the zoo for keras-tuner.
 
     Args:
         base_config: the configuration every trial starts from; searched fields are
@@ -66,6 +75,10 @@ class M3SAHyperModel(keras_tuner.HyperModel):
             its own per-round budget to `fit`.
         verbose: Keras' fit verbosity.
         extra_callbacks: Keras callbacks added to every trial's fit, used as they are.
+        data_loader: `data_loader(config) -> {"train": ..., "valid": ...}`, the splits
+            batched with `config.batch_size`; used for a trial whose batch size is not
+            the base configuration's (the data handed to `fit` is batched with that).
+        name: keras-tuner's name of the hypermodel (default: the model's name).
 
     `fit` expects the training dataset as its first argument and `validation_data=`
     (what `tuner.search(train, validation_data=valid)` passes on) and returns a dict:
@@ -75,8 +88,8 @@ class M3SAHyperModel(keras_tuner.HyperModel):
 
     def __init__(self, base_config: M3SAConfig, dataset_info, *, fixed: Iterable[str] = (),
                  objective: str = "val_MAE", epochs: Optional[int] = None, verbose: int = 0,
-                 extra_callbacks=(), name: Optional[str] = "m3sa"):
-        super().__init__(name=name, tunable=True)
+                 extra_callbacks=(), data_loader=None, name: Optional[str] = None):
+        super().__init__(name=name or base_config.model, tunable=True)
         self.base_config = base_config
         self.dataset_info = dataset_info
         self.fixed = frozenset(fixed)
@@ -84,8 +97,13 @@ class M3SAHyperModel(keras_tuner.HyperModel):
         self.epochs = int(epochs if epochs is not None else base_config.epochs)
         self.verbose = verbose
         self.extra_callbacks = list(extra_callbacks)
+        self.data_loader = data_loader
         # Fail now, not in the first trial, on a base configuration the data cannot serve.
         base_config.resolve_task(bool(dataset_info.has_unimodal_labels))
+        check_data_supports(base_config.model, bool(dataset_info.has_unimodal_labels),
+                            base_config.dataset)
+        # ... or on a model whose space names something it cannot set.
+        self.search_space_names()
 
     # ------------------------------------------------------------------ configurations
     def search_space_names(self) -> List[str]:
@@ -119,6 +137,7 @@ class M3SAHyperModel(keras_tuner.HyperModel):
             raise ValueError("M3SAHyperModel.fit needs validation_data (the valid split)")
         config = self.trial_config(hp)
         epochs = int(epochs if epochs is not None else config.epochs)
+        x, validation_data = self.trial_data(config, x, validation_data)
         scratch = None
         if trial_dir is None:
             scratch = trial_dir = tempfile.mkdtemp(prefix="m3sa_trial_")
@@ -136,6 +155,7 @@ class M3SAHyperModel(keras_tuner.HyperModel):
                 # stopping and keras-tuner's own callbacks all read its val_ metrics.
                 trial_callbacks = protocol.make_callbacks(
                     config,
+                    model=model,  # the subtask-weight schedule only for an M3SALoss
                     checkpoint=None,
                     tensorboard_dir=None,
                     extra_callbacks=[
@@ -146,14 +166,30 @@ class M3SAHyperModel(keras_tuner.HyperModel):
                         *list(callbacks or ()),
                     ],
                 )
+                # shuffle=False: tf.data reshuffles the training split every epoch.
                 model.fit(x, validation_data=validation_data, epochs=epochs,
                           initial_epoch=initial_epoch, callbacks=trial_callbacks,
+                          shuffle=False,
                           verbose=self.verbose if verbose is None else verbose)
         finally:
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
         seconds = time.monotonic() - started + _previous_seconds(checkpoint.log, restored)
         return self.trial_result(checkpoint.log, seconds, early_stopping_monitor(config))
+
+    def trial_data(self, config: M3SAConfig, train, valid):
+        """The (train, valid) data of a trial: as given when its batch size is the base
+        configuration's, else loaded with its own through `data_loader`."""
+        if config.batch_size == self.base_config.batch_size:
+            return train, valid
+        if self.data_loader is None:
+            raise ValueError(
+                f"the trial's batch_size={config.batch_size} differs from the base "
+                f"configuration's {self.base_config.batch_size}, and the hypermodel has "
+                "no data_loader to batch the data with it"
+            )
+        datasets = self.data_loader(config)
+        return datasets["train"], datasets["valid"]
 
     def trial_result(self, epoch_log: List[Mapping[str, Any]], seconds: float,
                      monitor: Optional[str] = None) -> Dict[str, float]:

@@ -1,13 +1,16 @@
 """Runs a hyper-parameter search end to end: data, tuner, distribution, result files.
 
 `run_search` is the library behind `python -m tuning.search`. It loads the train and
-validation splits (never test), builds an `M3SAHyperModel` over the training library, and
-runs a keras-tuner search whose state lives in `OUTPUT_DIR/keras_tuner`. The result files:
+validation splits (never test), builds an `M3SAHyperModel` over the training library for
+the model `base_config.model` names (M³SA or a baseline: the searched space is the
+model's, `tuning.space`), and runs a keras-tuner search whose state lives in
+`OUTPUT_DIR/keras_tuner`. The result files:
 
     OUTPUT_DIR/search.json         the settings of the search (checked on resume)
     OUTPUT_DIR/trials.csv          one row per trial, rewritten after every trial
-    OUTPUT_DIR/best_hparams.json   the best trial's full M3SAConfig, the JSON that
-                                   `pipelines.train --hparams` reads
+    OUTPUT_DIR/best_hparams.json   the best trial's full M3SAConfig (its `model` and,
+                                   for a baseline, `model_hparams` with the searched
+                                   values), the JSON `pipelines.train --hparams` reads
     OUTPUT_DIR/summary.json        objective, best trial, trial counts, time
     OUTPUT_DIR/trial_tuners.json   which tuner (KERASTUNER_TUNER_ID) ran each trial
 
@@ -143,10 +146,12 @@ def run_search(base_config: M3SAConfig, data_dir: Optional[str], output_dir: str
 
     Args:
         base_config: every value that is not searched; searched values start from it.
+            Its `model` decides the space (M³SA's, or the baseline spec's).
         epochs: per-trial epoch budget (default `base_config.epochs`); early stopping
             still applies. best_hparams.json keeps `base_config.epochs` for training.
         objective: a validation metric (`objective_for`); "val_MAE" by default.
-        fixed: configuration keys held at their base value instead of searched.
+        fixed: configuration keys held at their base value instead of searched (a
+            baseline's own hyper-parameter as `model_hparams.NAME`, `tuning.space`).
         extra_callbacks: Keras callbacks added to every trial's fit (after the
             training library's; they are used as they are, not copied).
 
@@ -164,9 +169,20 @@ def run_search(base_config: M3SAConfig, data_dir: Optional[str], output_dir: str
 
     datasets, info = load_search_data(base_config, data_dir, scale=scale,
                                       data_seed=data_seed)
+    # A baseline may search batch_size: its trials get the splits batched their way,
+    # loaded once per batch size.
+    by_batch_size = {base_config.batch_size: datasets}
+
+    def data_loader(config: M3SAConfig):
+        if config.batch_size not in by_batch_size:
+            by_batch_size[config.batch_size], _ = load_search_data(
+                base_config.replace(batch_size=config.batch_size), data_dir, scale=scale,
+                data_seed=data_seed)
+        return by_batch_size[config.batch_size]
+
     hypermodel = M3SAHyperModel(
         base_config, info, fixed=fixed, objective=objective, epochs=epochs,
-        verbose=verbose, extra_callbacks=extra_callbacks,
+        verbose=verbose, extra_callbacks=extra_callbacks, data_loader=data_loader,
     )
     writes_results = role != "worker"
     if writes_results:

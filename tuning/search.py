@@ -1,9 +1,12 @@
-"""`python -m tuning.search`: a keras-tuner search over M³SA's hyper-parameters.
+"""`python -m tuning.search`: a keras-tuner search over a model's hyper-parameters.
 
     python -m tuning.search --dataset synthetic-mosi --data-dir DATA --output-dir TUNE \\
-        [--tuner bayesian|hyperband|random] [--max-trials N] [--epochs N] \\
-        [--objective val_MAE] [--scale F] [--seed S] [--set key=value ...]
+        [--model m3sa|lf_dnn|...] [--tuner bayesian|hyperband|random] [--max-trials N] \\
+        [--epochs N] [--objective val_MAE] [--scale F] [--seed S] [--set key=value ...]
 
+The space is the model's (`tuning.space`): M³SA's n, r, loss weights, … by default, a
+baseline's spec `search_space` with `--model NAME`. A key set with `--set` is held fixed
+(`--set model_hparams.NAME=V` fixes one of a baseline's own hyper-parameters).
 Writes TUNE/best_hparams.json (the M3SAConfig JSON `pipelines.train --hparams` reads),
 TUNE/trials.csv (one row per trial) and TUNE/summary.json. Rerunning the same command
 continues an interrupted search. With KERASTUNER_TUNER_ID / KERASTUNER_ORACLE_IP /
@@ -21,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from m3sa_tf.config import ConfigError  # noqa: E402
 from tuning.cli_args import (  # noqa: E402
-    UsageError, add_common_arguments, base_config_from_args, check_scale, fail, set_keys,
+    UsageError, add_common_arguments, base_config_from_args, check_scale, fail,
 )
 from tuning.tuners import TUNER_KINDS  # noqa: E402
 
@@ -29,8 +32,9 @@ from tuning.tuners import TUNER_KINDS  # noqa: E402
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tuning.search",
-        description="Hyper-parameter search (keras-tuner) over the M3SA model and "
-                    "training code of pipelines.train.",
+        description="Hyper-parameter search (keras-tuner) over a model of the zoo "
+                    "(--model; M3SA by default) with the training code of "
+                    "pipelines.train.",
     )
     add_common_arguments(parser)
     parser.add_argument("--tuner", default="bayesian", choices=TUNER_KINDS)
@@ -65,6 +69,17 @@ def _print_summary(summary, output_dir) -> None:
           f"{os.path.join(output_dir, 'trials.csv')}")
 
 
+def fixed_keys(args) -> set:
+    """The configuration keys `--set` holds fixed: each field it sets, and
+    `model_hparams.NAME` for each baseline hyper-parameter (`--set
+    model_hparams.rank=4` fixes rank alone)."""
+    from m3sa_tf.config import parse_assignments
+    from pipelines.cli import assignments
+    from tuning.space import fixed_keys as keys_of
+
+    return keys_of(parse_assignments(assignments(args)))
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -90,7 +105,7 @@ def main(argv=None) -> int:
             max_trials=args.max_trials, epochs=args.epochs,
             objective=args.objective or DEFAULT_OBJECTIVE, scale=args.scale,
             data_seed=args.data_seed, seed=args.seed,
-            fixed=set_keys(args),
+            fixed=fixed_keys(args),
             initial_points=args.initial_points, verbose=args.verbose,
         )
     except (UsageError, ConfigError, ObjectiveError, SearchSettingsError,

@@ -5,7 +5,8 @@
 
 Each cell is one training run (SWEEP/runs/n{n}_r{r}/, the layout of pipelines.train);
 SWEEP/sweep.csv holds the table and SWEEP/heatmap_<metric>.png the heat map. Rerunning
-skips finished cells. Exit status: 0 done, 1 a cell failed, 2 bad input, 130 interrupted.
+skips finished cells. n and r are M³SA's: a configuration of another model (--model) is
+refused (exit 2). Exit status: 0 done, 1 a cell failed, 2 bad input, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def main(argv=None) -> int:
         n_values = parse_int_list(args.n, "n", space.N_SCALES_RANGE)
         r_values = parse_int_list(args.r, "r", space.CHANNEL_RATIO_RANGE)
         base = base_config_from_args(args)
+        space.require_m3sa(base, "the n × r sweep")
         if args.epochs is not None:
             base = base.replace(epochs=args.epochs)
         rows = run_sweep(base, args.data_dir, args.output_dir, n_values=n_values,
