@@ -125,6 +125,7 @@ def run_sweep(base_config: M3SAConfig, data_dir: Optional[str], output_dir: str,
     A cell that raises is recorded as FAILED with its error and the sweep goes on
     (configuration errors, which would fail every cell, stop it at once).
     """
+    space.require_m3sa(base_config, "the n × r sweep")
     if train_fn is None:
         train_fn = training.train_and_evaluate
     metric = check_metric(metric or DEFAULT_METRIC[base_config.family], base_config.family)

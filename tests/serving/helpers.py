@@ -1,6 +1,7 @@
 """Constants and helpers of the serving and pipeline tests."""
 
 import csv
+import json
 import os
 
 import numpy as np
@@ -146,3 +147,18 @@ def serve_in_fresh_process(args, cwd):
     assert result.returncode == 0, result.stderr[-3000:]
     with open(report, encoding="utf-8") as handle:
         return json.load(handle)
+
+
+def serve_jobs(root, jobs, results):
+    """Serves every job (`name`, `version_dir`, `features`, `outputs` paths) in ONE fresh
+    process and adds each job's `report` and `served` outputs to `results[name]`;
+    `results["_process"]` is the process's own report."""
+    (root / "jobs.json").write_text(json.dumps(jobs))
+    report = serve_in_fresh_process(["--many", root / "jobs.json"], cwd=root)
+    for job in jobs:
+        results[job["name"]]["report"] = report["jobs"][job["name"]]
+        if os.path.exists(job["outputs"]):
+            with np.load(job["outputs"]) as data:
+                results[job["name"]]["served"] = dict(data)
+    results["_process"] = report
+    return results

@@ -14,12 +14,7 @@ import numpy as np
 import pytest
 
 from pipelines import export
-from tests.serving.helpers import (
-    build_tiny_model,
-    random_features,
-    serve_in_fresh_process,
-    tiny_config,
-)
+from tests.serving.helpers import build_tiny_model, random_features, serve_jobs, tiny_config
 
 ALL = ("text", "audio", "vision")
 # id: (config overrides, has_unimodal_labels, the unimodal heads served)
@@ -98,15 +93,7 @@ def served(tmp_path_factory):
         dict(MASKED_MEAN_FEATURES, mask=MASKED_MEAN_FEATURES["mask"] != 0),
         MASKED_MEAN_FEATURES)
 
-    (root / "jobs.json").write_text(json.dumps(jobs))
-    report = serve_in_fresh_process(["--many", root / "jobs.json"], cwd=root)
-    for job in jobs:
-        results[job["name"]]["report"] = report["jobs"][job["name"]]
-        if os.path.exists(job["outputs"]):
-            with np.load(job["outputs"]) as data:
-                results[job["name"]]["served"] = dict(data)
-    results["_process"] = report
-    return results
+    return serve_jobs(root, jobs, results)
 
 
 def test_the_serving_process_never_imports_the_project(served):

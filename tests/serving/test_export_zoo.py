@@ -19,7 +19,7 @@ import pytest
 from m3sa_tf.models import SERVED_OUTPUTS, get_spec, model_names
 from pipelines import export
 from tests.baselines.conftest import build_tiny, tiny_batch
-from tests.serving.helpers import serve_in_fresh_process
+from tests.serving.helpers import serve_jobs
 
 BASELINES = [name for name in model_names() if name != "m3sa"]
 UNIMODAL = ("text", "audio", "vision")
@@ -47,15 +47,7 @@ def served(tmp_path_factory):
         jobs.append({"name": name, "version_dir": version_dir,
                      "features": str(root / f"{name}-features.npz"),
                      "outputs": str(root / f"{name}-outputs.npz")})
-    (root / "jobs.json").write_text(json.dumps(jobs))
-    report = serve_in_fresh_process(["--many", root / "jobs.json"], cwd=root)
-    for job in jobs:
-        results[job["name"]]["report"] = report["jobs"][job["name"]]
-        if os.path.exists(job["outputs"]):
-            with np.load(job["outputs"]) as data:
-                results[job["name"]]["served"] = dict(data)
-    results["_process"] = report
-    return results
+    return serve_jobs(root, jobs, results)
 
 
 def _expected_outputs(model_outputs):

@@ -10,7 +10,6 @@ from m3sa_tf.config import ConfigError
 from m3sa_tf.config import parse_assignments as parse_overrides
 from pipelines.stages import evaluator
 from pipelines.stages.execution import (
-    PipelineError,
     fingerprint_tree,
     list_executions,
     run_stage,
