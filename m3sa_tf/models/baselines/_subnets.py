@@ -125,6 +125,61 @@ class RecurrentSubNet(keras.layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="m3sa_tf")
+class DenseRegressionHead(keras.layers.Layer):
+    """Dropout, two ReLU layers and a linear output: one sentiment score per row.
+
+    Args:
+        hidden_size: width of the two ReLU layers.
+        dropout: dropout rate on the input.
+        seed: dropout seed.
+
+    Call arguments:
+        features: float [B, d].
+
+    Returns:
+        float [B].
+
+    Example:
+        >>> import numpy as np
+        >>> tuple(DenseRegressionHead(4)(np.ones((3, 5), "float32")).shape)
+        (3,)
+    """
+
+    def __init__(self, hidden_size, dropout=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_size = int(hidden_size)
+        self.dropout = float(dropout)
+        self.seed = seed
+        self.drop = layers.Dropout(self.dropout, seed=seed, dtype=self.dtype_policy)
+        self.dense = [
+            layers.Dense(self.hidden_size, activation="relu", dtype=self.dtype_policy,
+                         name="layer_1"),
+            layers.Dense(self.hidden_size, activation="relu", dtype=self.dtype_policy,
+                         name="layer_2"),
+            layers.Dense(1, dtype=self.dtype_policy, name="layer_3"),
+        ]
+
+    def build(self, features_shape):
+        self.dense[0].build((None, features_shape[-1]))
+        self.dense[1].build((None, self.hidden_size))
+        self.dense[2].build((None, self.hidden_size))
+
+    def call(self, features, training=False):
+        hidden = self.drop(features, training=training)
+        for layer in self.dense:
+            hidden = layer(hidden)
+        return ops.reshape(hidden, (-1,))
+
+    def compute_output_shape(self, features_shape):
+        return (features_shape[0],)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(hidden_size=self.hidden_size, dropout=self.dropout, seed=self.seed)
+        return config
+
+
 def sentiment_range(family):
     """(low, high) of the fused label: [-3, 3] on MOSI/MOSEI, [-1, 1] on SIMS."""
     return (-1.0, 1.0) if family == "sims" else (-3.0, 3.0)

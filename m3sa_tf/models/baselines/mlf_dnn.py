@@ -10,12 +10,11 @@ of its Adam optimizer, which leaves the heads undecayed).
 """
 
 import keras
-import tensorflow as tf
-from keras import layers, ops
+from keras import ops
 
-from m3sa_tf.config import ConfigError
-from m3sa_tf.losses.multitask_loss import multitask_loss_terms
 from m3sa_tf.models.base import MultimodalModel
+from m3sa_tf.models.baselines._multitask import UnimodalLabelTasks
+from m3sa_tf.models.baselines._subnets import DenseRegressionHead
 from m3sa_tf.models.baselines.lf_dnn import build_unimodal_subnets
 from m3sa_tf.models.registry import ModelSpec
 
@@ -23,62 +22,7 @@ _POST_INDEX = {"text": 0, "audio": 1, "vision": 2, "fused": 3}
 
 
 @keras.saving.register_keras_serializable(package="m3sa_tf")
-class DenseRegressionHead(keras.layers.Layer):
-    """Dropout, two ReLU layers and a linear output: one sentiment score per row.
-
-    Args:
-        hidden_size: width of the two ReLU layers.
-        dropout: dropout rate on the input.
-        seed: dropout seed.
-
-    Call arguments:
-        features: float [B, d].
-
-    Returns:
-        float [B].
-
-    Example:
-        >>> import numpy as np
-        >>> tuple(DenseRegressionHead(4)(np.ones((3, 5), "float32")).shape)
-        (3,)
-    """
-
-    def __init__(self, hidden_size, dropout=0.0, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.hidden_size = int(hidden_size)
-        self.dropout = float(dropout)
-        self.seed = seed
-        self.drop = layers.Dropout(self.dropout, seed=seed, dtype=self.dtype_policy)
-        self.dense = [
-            layers.Dense(self.hidden_size, activation="relu", dtype=self.dtype_policy,
-                         name="layer_1"),
-            layers.Dense(self.hidden_size, activation="relu", dtype=self.dtype_policy,
-                         name="layer_2"),
-            layers.Dense(1, dtype=self.dtype_policy, name="layer_3"),
-        ]
-
-    def build(self, features_shape):
-        self.dense[0].build((None, features_shape[-1]))
-        self.dense[1].build((None, self.hidden_size))
-        self.dense[2].build((None, self.hidden_size))
-
-    def call(self, features, training=False):
-        hidden = self.drop(features, training=training)
-        for layer in self.dense:
-            hidden = layer(hidden)
-        return ops.reshape(hidden, (-1,))
-
-    def compute_output_shape(self, features_shape):
-        return (features_shape[0],)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(hidden_size=self.hidden_size, dropout=self.dropout, seed=self.seed)
-        return config
-
-
-@keras.saving.register_keras_serializable(package="m3sa_tf")
-class MLFDNN(MultimodalModel):
+class MLFDNN(UnimodalLabelTasks, MultimodalModel):
     """Multi-task late-fusion DNN: unimodal heads and a fused head over LF-DNN's
     sub-networks.
 
@@ -121,11 +65,7 @@ class MLFDNN(MultimodalModel):
                     "audio_weight_decay": 1e-3, "vision_weight_decay": 1e-4}
 
     def __init__(self, config, feature_dims, has_unimodal_labels, **kwargs):
-        if not has_unimodal_labels:
-            raise ConfigError(
-                "MLF-DNN trains on the unimodal labels y_T, y_A, y_V; build it for data "
-                "that has them (SIMS), with has_unimodal_labels=True"
-            )
+        self.check_unimodal_labels("MLF-DNN", has_unimodal_labels)
         super().__init__(config, feature_dims, has_unimodal_labels, **kwargs)
         hp = self.config.model_hparams
         seed = self.config.seed
@@ -139,9 +79,7 @@ class MLFDNN(MultimodalModel):
             )
             for key in ("fused",) + self.modalities
         }
-        self.loss_weights = {key: float(hp[f"{key}_weight"])
-                             for key in ("fused",) + self.modalities}
-        self.subnet_decays = {m: float(hp[f"{m}_weight_decay"]) for m in self.modalities}
+        self.set_task_weights(hp)
 
     def forward(self, sequences, masks, training=False):
         features = {m: self.subnets[m](sequences[m], masks[m], training=training)
@@ -152,29 +90,6 @@ class MLFDNN(MultimodalModel):
             outputs[m] = self.heads[m](features[m], training=training)
         outputs.update({f"feature_{m}": v for m, v in features.items()})
         return outputs
-
-    def per_sample_loss(self, y, y_pred):
-        unimodal = {m: self.loss_weights[m] for m in self.modalities}
-        return multitask_loss_terms(y, y_pred, self.loss_weights["fused"], unimodal,
-                                    kind="l1")
-
-    def subnet_penalty(self):
-        """Σ_m c_m/2 · Σ w² over the weights of sub-network m: its gradient c_m·w is
-        what MMSA's Adam adds to that sub-network's gradients."""
-        penalty = ops.zeros((), "float32")
-        for m, decay in self.subnet_decays.items():
-            if not decay:
-                continue
-            for weight in self.subnets[m].trainable_weights:
-                squares = ops.sum(ops.square(ops.cast(weight, "float32")))
-                penalty = penalty + 0.5 * decay * squares
-        return penalty
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        loss = super().compute_loss(x, y, y_pred, sample_weight, training)
-        # The replicas' gradients are summed, so each replica adds its share.
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        return loss + self.subnet_penalty() / float(replicas)
 
 
 # MMSA's config_regression.json has an mlf_dnn entry for SIMS only: the model needs

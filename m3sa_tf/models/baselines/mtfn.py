@@ -10,11 +10,9 @@ gives each a weight decay of its own and the heads none.
 """
 
 import keras
-import tensorflow as tf
 
-from m3sa_tf.config import ConfigError
-from m3sa_tf.losses.multitask_loss import multitask_loss_terms
-from m3sa_tf.models.baselines.mlf_dnn import MLFDNN, DenseRegressionHead
+from m3sa_tf.models.baselines._multitask import UnimodalLabelTasks
+from m3sa_tf.models.baselines._subnets import DenseRegressionHead
 from m3sa_tf.models.baselines.tfn import TFN
 from m3sa_tf.models.registry import ModelSpec
 
@@ -22,7 +20,7 @@ _POST_DROPOUT_INDEX = {"text": 0, "audio": 1, "vision": 2}
 
 
 @keras.saving.register_keras_serializable(package="m3sa_tf")
-class MTFN(TFN):
+class MTFN(UnimodalLabelTasks, TFN):
     """Tensor Fusion Network with unimodal heads trained on the unimodal labels.
 
     Hyper-parameters (`config.model_hparams`; MMSA's names, except that MMSA's task
@@ -64,11 +62,7 @@ class MTFN(TFN):
                     "audio_weight_decay": 1e-4, "vision_weight_decay": 1e-5}
 
     def __init__(self, config, feature_dims, has_unimodal_labels, **kwargs):
-        if not has_unimodal_labels:
-            raise ConfigError(
-                "MTFN trains on the unimodal labels y_T, y_A, y_V; build it for data "
-                "that has them (SIMS), with has_unimodal_labels=True"
-            )
+        self.check_unimodal_labels("MTFN", has_unimodal_labels)
         super().__init__(config, feature_dims, has_unimodal_labels, **kwargs)
         hp = self.config.model_hparams
         seed = self.config.seed
@@ -81,9 +75,7 @@ class MTFN(TFN):
             )
             for m in self.modalities
         }
-        self.loss_weights = {key: float(hp[f"{key}_weight"])
-                             for key in ("fused",) + self.modalities}
-        self.subnet_decays = {m: float(hp[f"{m}_weight_decay"]) for m in self.modalities}
+        self.set_task_weights(hp)
 
     @staticmethod
     def post_fusion_dropout_rate(hparams):
@@ -97,24 +89,6 @@ class MTFN(TFN):
             outputs[m] = self.heads[m](features[m], training=training)
         outputs.update({f"feature_{m}": v for m, v in features.items()})
         return outputs
-
-    def per_sample_loss(self, y, y_pred):
-        """sum over the tasks of weight * |y - y_pred|, per sample."""
-        unimodal = {m: self.loss_weights[m] for m in self.modalities}
-        return multitask_loss_terms(y, y_pred, self.loss_weights["fused"], unimodal,
-                                    kind="l1")
-
-    # The same per-sub-network L2 penalty as MLF-DNN's (it reads `subnets` and
-    # `subnet_decays`, which both models have).
-    subnet_penalty = MLFDNN.subnet_penalty
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """The task losses and regularisation of the base plus `subnet_penalty`."""
-        loss = super().compute_loss(x, y, y_pred, sample_weight, training)
-        # Every replica adds the penalty and the gradients are summed over replicas,
-        # so each contributes its share (as the base's per-sample losses do).
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        return loss + self.subnet_penalty() / float(replicas)
 
 
 # MMSA's config_regression.json, mtfn: its SIMS entry. MMSA has no MOSI/MOSEI entry

@@ -17,7 +17,7 @@ from keras import ops
 from m3sa_tf.models.base import MultimodalModel
 from m3sa_tf.models.baselines._subnets import scaled_sigmoid
 from m3sa_tf.models.baselines.lf_dnn import build_unimodal_subnets
-from m3sa_tf.models.baselines.mlf_dnn import DenseRegressionHead
+from m3sa_tf.models.baselines._subnets import DenseRegressionHead
 from m3sa_tf.models.registry import ModelSpec
 
 
