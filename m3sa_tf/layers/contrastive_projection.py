@@ -36,8 +36,9 @@ class ContrastiveProjection(keras.layers.Layer):
         super().__init__(**kwargs)
         self.embedding_dim = int(embedding_dim)
         self.readout_mode = readout
-        self.readout = SequenceReadout(readout, name="readout")
-        self.projection = keras.layers.Dense(self.embedding_dim, name="projection")
+        self.readout = SequenceReadout(readout, dtype=self.dtype_policy, name="readout")
+        self.projection = keras.layers.Dense(self.embedding_dim, dtype=self.dtype_policy,
+                                             name="projection")
 
     def build(self, sequence_shape, mask_shape=None):
         self.readout.build(sequence_shape)

@@ -83,15 +83,17 @@ class KeyModalityFusion(keras.layers.Layer):
         self.readout_mode = readout
         self.seed = seed
         head_width = max(1, self.fusion_dim // self.num_heads)
+        policy = self.dtype_policy  # shared by the inner layers (mixed precision)
 
         def attention(name, offset):
             return keras.layers.MultiHeadAttention(
                 num_heads=self.num_heads, key_dim=head_width, dropout=self.dropout,
                 output_shape=self.fusion_dim,
-                seed=None if seed is None else seed + offset, name=name,
+                seed=None if seed is None else seed + offset, dtype=policy, name=name,
             )
 
-        self.projections = {m: keras.layers.Dense(self.fusion_dim, name=f"project_{m}")
+        self.projections = {m: keras.layers.Dense(self.fusion_dim, dtype=policy,
+                                                  name=f"project_{m}")
                             for m in self.modalities}
         self.attentions = {}
         self.readouts = {}
@@ -102,7 +104,8 @@ class KeyModalityFusion(keras.layers.Layer):
         else:
             for i, m in enumerate(self.modalities):
                 self.attentions[m] = attention(f"self_attention_{m}", i)
-                self.readouts[m] = SequenceReadout(readout, name=f"readout_{m}")
+                self.readouts[m] = SequenceReadout(readout, dtype=policy,
+                                                   name=f"readout_{m}")
 
     @property
     def others(self):

@@ -40,7 +40,9 @@ class LateFusion(keras.layers.Layer):
         super().__init__(**kwargs)
         self.modalities = tuple(modalities)
         self.readout_mode = readout
-        self.readouts = {m: SequenceReadout(readout, name=f"readout_{m}") for m in self.modalities}
+        self.readouts = {m: SequenceReadout(readout, dtype=self.dtype_policy,
+                                            name=f"readout_{m}")
+                         for m in self.modalities}
 
     def build(self, sequences_shape, masks_shape=None):
         for m in self.modalities:

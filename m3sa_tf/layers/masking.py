@@ -3,9 +3,27 @@
 Every sequence in M³SA-TF is right-padded and comes with its length (interfaces §2). These
 helpers turn lengths into boolean masks and reduce over valid steps only, so that padding
 past the lengths cannot change any output and a length of 0 yields zeros, never NaN.
+
+Mixed precision: the helpers keep the dtype of the sequence they are given (bfloat16 or
+float16 under a mixed policy); masks are cast to that dtype, the masked sums and counts
+are accumulated in float32 (a bfloat16 count is exact only up to 256 steps), and
+"minus infinity" stand-ins come from `large_negative(dtype)`, which fits the dtype
+(-1e9 overflows float16 to -inf, and a softmax over a row of -inf is NaN).
 """
 
-from keras import ops
+import numpy as np
+from keras import backend, ops
+
+_LARGE = 1e9
+
+
+def large_negative(dtype):
+    """A large finite negative number representable in `dtype`: -1e9, or half the
+    most negative value of a narrower type (float16: -32752)."""
+    dtype = backend.standardize_dtype(dtype)
+    if dtype == "bfloat16":
+        return -_LARGE  # bfloat16 has float32's range
+    return -min(_LARGE, float(np.finfo(dtype).max) / 2.0)
 
 
 def lengths_to_mask(lengths, max_length):
@@ -26,16 +44,17 @@ def valid_lengths(mask, dtype="float32"):
 
 
 def masked_mean(sequence, mask):
-    """Mean over the valid steps of a [B, T, d] sequence -> [B, d]; 0 for length 0."""
-    total = ops.sum(apply_mask(sequence, mask), axis=1)
-    count = ops.expand_dims(valid_lengths(mask, sequence.dtype), -1)
-    return total / ops.maximum(count, 1.0)
+    """Mean over the valid steps of a [B, T, d] sequence -> [B, d]; 0 for length 0.
+    Summed and divided in float32, returned in the sequence's dtype."""
+    total = ops.sum(ops.cast(apply_mask(sequence, mask), "float32"), axis=1)
+    count = ops.expand_dims(valid_lengths(mask, "float32"), -1)
+    return ops.cast(total / ops.maximum(count, 1.0), sequence.dtype)
 
 
 def masked_max(sequence, mask):
     """Max over the valid steps of a [B, T, d] sequence -> [B, d]; 0 for length 0."""
     # A large finite negative (not -inf) keeps the gradient of empty rows finite.
-    very_negative = ops.cast(-1e9, sequence.dtype)
+    very_negative = ops.cast(large_negative(sequence.dtype), sequence.dtype)
     filled = ops.where(ops.expand_dims(mask, -1), sequence, very_negative)
     best = ops.max(filled, axis=1)
     has_steps = ops.expand_dims(ops.any(mask, axis=1), -1)
@@ -53,8 +72,8 @@ def last_valid_step(sequence, mask):
 
 
 def masked_softmax(scores, mask, axis=-1):
-    """Softmax of `scores` over the True entries of `mask`; all-False rows give zeros."""
-    very_negative = ops.cast(-1e9, scores.dtype)
-    filled = ops.where(mask, scores, very_negative)
-    weights = ops.softmax(filled, axis=axis)
-    return weights * ops.cast(mask, weights.dtype)
+    """Softmax of `scores` over the True entries of `mask`; all-False rows give zeros.
+    Computed in float32, returned in the scores' dtype."""
+    filled = ops.where(mask, ops.cast(scores, "float32"), large_negative("float32"))
+    weights = ops.softmax(filled, axis=axis) * ops.cast(mask, "float32")
+    return ops.cast(weights, scores.dtype)

@@ -70,26 +70,31 @@ class MultiScaleBlock(keras.layers.Layer):
         self.supports_masking = False
 
         width = self.hidden_size
+        # Inner layers share this layer's dtype policy (mixed precision included).
+        policy = self.dtype_policy
         if extractor == "lstm":
             self.feature_extractor = keras.layers.LSTM(width, return_sequences=True,
-                                                       name="extractor")
+                                                       dtype=policy, name="extractor")
         elif extractor == "gru":
             self.feature_extractor = keras.layers.GRU(width, return_sequences=True,
-                                                      name="extractor")
+                                                      dtype=policy, name="extractor")
         elif extractor == "simple_rnn":
             self.feature_extractor = keras.layers.SimpleRNN(width, return_sequences=True,
-                                                            name="extractor")
+                                                            dtype=policy, name="extractor")
         else:
-            self.feature_extractor = keras.layers.Dense(width, name="extractor")
+            self.feature_extractor = keras.layers.Dense(width, dtype=policy, name="extractor")
         self.scale_norms = []
         self.scale_denses = []
         self.excitation = None
         if self.multi_scale:
             for k in range(2, self.n_scales + 1):
-                self.scale_norms.append(keras.layers.LayerNormalization(name=f"norm_{k}"))
-                self.scale_denses.append(keras.layers.Dense(width, name=f"scale_{k}"))
+                self.scale_norms.append(keras.layers.LayerNormalization(dtype=policy,
+                                                                        name=f"norm_{k}"))
+                self.scale_denses.append(keras.layers.Dense(width, dtype=policy,
+                                                            name=f"scale_{k}"))
             self.excitation = ScaleSqueezeExcitation(
-                channel_ratio=self.channel_ratio, gate=excitation_gate, name="excitation"
+                channel_ratio=self.channel_ratio, gate=excitation_gate, dtype=policy,
+                name="excitation",
             )
 
     @property

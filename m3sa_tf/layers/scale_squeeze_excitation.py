@@ -41,6 +41,8 @@ class ScaleSqueezeExcitation(keras.layers.Layer):
         >>> mask = keras.ops.ones((2, 7), dtype="bool")
         >>> tuple(se(x, mask).shape)
         (2, 7, 8, 5)
+
+    Its inner Dense layers take this layer's dtype policy (mixed precision).
     """
 
     def __init__(self, channel_ratio=4, gate="relu", **kwargs):
@@ -58,22 +60,24 @@ class ScaleSqueezeExcitation(keras.layers.Layer):
             raise ValueError("the number of scales (last axis) must be known when building")
         self.n_scales = int(n_scales)
         hidden = self.n_scales * self.channel_ratio
-        self.squeeze_to_hidden = keras.layers.Dense(hidden, activation="relu", name="w1")
+        self.squeeze_to_hidden = keras.layers.Dense(hidden, activation="relu",
+                                                    dtype=self.dtype_policy, name="w1")
         self.squeeze_to_hidden.build((None, self.n_scales))
         self.hidden_to_gates = keras.layers.Dense(
             self.n_scales,
             bias_initializer="ones" if self.gate == "relu" else "zeros",
-            name="w2",
+            dtype=self.dtype_policy, name="w2",
         )
         self.hidden_to_gates.build((None, hidden))
 
     def squeeze(self, scales, mask):
-        """z, [B, n]: masked mean of every scale over valid steps and features (eq. 4)."""
+        """z, [B, n]: masked mean of every scale over valid steps and features (eq. 4),
+        accumulated in float32 (T·d terms) and returned in the scales' dtype."""
         weights = ops.cast(mask, scales.dtype)[:, :, None, None]
-        total = ops.sum(scales * weights, axis=(1, 2))
-        width = ops.cast(ops.shape(scales)[2], scales.dtype)
-        count = valid_lengths(mask, scales.dtype)[:, None] * width
-        return total / ops.maximum(count, 1.0)
+        total = ops.sum(ops.cast(scales * weights, "float32"), axis=(1, 2))
+        width = ops.cast(ops.shape(scales)[2], "float32")
+        count = valid_lengths(mask, "float32")[:, None] * width
+        return ops.cast(total / ops.maximum(count, 1.0), scales.dtype)
 
     def compute_gates(self, scales, mask):
         """s, [B, n]: the excitation weights of eq. 5."""

@@ -40,13 +40,17 @@ class SentimentHead(keras.layers.Layer):
         self.dropout = float(dropout)
         self.readout_mode = readout
         self.seed = seed
-        self.readout = SequenceReadout(readout, name="readout")
-        self.input_dropout = keras.layers.Dropout(self.dropout, seed=seed, name="input_dropout")
-        self.hidden = keras.layers.Dense(self.hidden_size, activation="relu", name="hidden")
+        policy = self.dtype_policy  # shared by the inner layers (mixed precision)
+        self.readout = SequenceReadout(readout, dtype=policy, name="readout")
+        self.input_dropout = keras.layers.Dropout(self.dropout, seed=seed, dtype=policy,
+                                                  name="input_dropout")
+        self.hidden = keras.layers.Dense(self.hidden_size, activation="relu", dtype=policy,
+                                         name="hidden")
         self.hidden_dropout = keras.layers.Dropout(
-            self.dropout, seed=None if seed is None else seed + 1, name="hidden_dropout"
+            self.dropout, seed=None if seed is None else seed + 1, dtype=policy,
+            name="hidden_dropout",
         )
-        self.score = keras.layers.Dense(1, name="score")
+        self.score = keras.layers.Dense(1, dtype=policy, name="score")
 
     def build(self, inputs_shape, mask_shape=None):
         width = inputs_shape[-1]

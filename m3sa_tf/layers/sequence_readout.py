@@ -47,7 +47,8 @@ class SequenceReadout(keras.layers.Layer):
             raise ValueError(f"readout mode={mode!r} is not one of {list(READOUTS)}")
         self.mode = mode
         # No bias: a constant shift of every score leaves the softmax unchanged.
-        self.scorer = (keras.layers.Dense(1, use_bias=False, name="score")
+        self.scorer = (keras.layers.Dense(1, use_bias=False, dtype=self.dtype_policy,
+                                          name="score")
                        if mode == "attention" else None)
 
     def build(self, sequence_shape, mask_shape=None):

@@ -6,6 +6,8 @@ for the batch, not a value per sample. After MMSA's `CMD` and `DiffLoss`
 (trains/singleTask/MISA.py), which follow Zellinger et al. 2017 (CMD, without the
 1/|b-a|^k range scaling, the representations being sigmoid outputs in [0, 1]) and
 Bousmalis et al. 2016 (the difference loss of domain separation networks).
+
+Both compute in float32 whatever the dtype of their inputs (mixed precision).
 """
 
 from keras import ops
@@ -39,6 +41,8 @@ def central_moment_discrepancy(x1, x2, n_moments=5):
         >>> round(float(central_moment_discrepancy(a, b, n_moments=2)), 4)  # means differ by 1
         1.0
     """
+    # Fifth powers of half-precision activations lose most of their digits: float32.
+    x1, x2 = ops.cast(x1, "float32"), ops.cast(x2, "float32")
     mean1 = ops.mean(x1, axis=0)
     mean2 = ops.mean(x2, axis=0)
     total = _euclidean_norm(mean1 - mean2)
@@ -83,5 +87,6 @@ def difference_loss(x1, x2, epsilon=1e-6):
                                                    keepdims=True)))
         return centred / (norms + epsilon)
 
+    x1, x2 = ops.cast(x1, "float32"), ops.cast(x2, "float32")  # whatever the policy
     correlation = ops.matmul(ops.transpose(unit_rows(x1)), unit_rows(x2))
     return ops.mean(ops.square(correlation))

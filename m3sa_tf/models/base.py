@@ -54,7 +54,11 @@ class MultimodalModel(keras.Model):
         text_encoder: a built `BertTextEncoder` (or its serialised dict) for the BERT
             text path; loaded from `config.bert_preset` when None.
         **kwargs: `keras.Model` arguments (`name`, `dtype`, …). A `dtype` policy given
-            here reaches every sublayer made through `sublayer_kwargs`.
+            here reaches every sublayer made through `sublayer_kwargs`. Under a mixed
+            policy ("mixed_float16" on a GPU, "mixed_bfloat16"; given here or set
+            with `keras.mixed_precision.set_global_policy`) the layers compute in half
+            precision on float32 variables, and the outputs, the loss and the metrics
+            are float32 (tests/model/test_mixed_precision.py).
 
     Subclasses call `super().__init__` first, create their layers with
     `**self.sublayer_kwargs(name)`, and implement `forward`.
@@ -90,8 +94,9 @@ class MultimodalModel(keras.Model):
             self.text_encoder = text_encoder
         # Logged as `fused_loss` / `val_fused_loss`: comparable across models and
         # independent of any decaying subtask weight, so it can pick the best epoch.
-        self.fused_loss_tracker = keras.metrics.Mean(name="fused_loss")
-        self._loss_reducer = _PerSampleMean(name="task_loss")
+        # Both in float32 whatever the model's dtype policy (mixed precision).
+        self.fused_loss_tracker = keras.metrics.Mean(name="fused_loss", dtype="float32")
+        self._loss_reducer = _PerSampleMean(name="task_loss", dtype="float32")
 
     # ------------------------------------------------------------------ helpers
     def sublayer_kwargs(self, name):

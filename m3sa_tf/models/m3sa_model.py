@@ -116,7 +116,8 @@ class M3SAModel(MultimodalModel):
                     **self.sublayer_kwargs("fusion"),
                 )
         self.fused_head = head("head_fused", 0)
-        self.m3sa_loss = M3SALoss(config, self.has_unimodal_labels)
+        # The loss computes in float32 whatever the model's dtype policy.
+        self.m3sa_loss = M3SALoss(config, self.has_unimodal_labels, dtype="float32")
 
     def forward(self, sequences, masks, training=False):
         config = self.config
