@@ -1,24 +1,40 @@
-"""Speed of one M³SA training step (forward + backward + AdamW update) at the real shapes.
+"""Speed of one training step (forward + backward + AdamW update) at the real shapes.
 
-    python benchmarks/train_step.py [--dataset mosi [sims ...]] [--batch-size 64]
-        [--steps 20] [--warmup 3] [--n-scales 5] [--channel-ratio 4] [--seed 0]
+    python benchmarks/train_step.py [--model m3sa | NAME ... | all]
+        [--dataset mosi [sims ...]] [--batch-size 64] [--steps 20] [--warmup 3]
+        [--n-scales 5] [--channel-ratio 4] [--seed 0] [--max-model-seconds S]
         [--output benchmarks/results/train_step.json]
 
-For each dataset the model is `M3SAConfig.for_dataset(dataset, n_scales=n,
-channel_ratio=r)` (the paper's n = 5, r = 4 by default) built for the dataset's real
-feature widths, and compiled as training compiles it (`pipelines.training.
-compile_model`: AdamW, the model's own loss, eq. 25 or eqs 26–27). One random batch at
-the dataset's full padded shapes (MOSI: text 50×768, audio 375×5, vision 500×20; with
-valid lengths drawn from the seed) stays in memory, so only the step is timed: each
-`train_on_batch` call separately, after `--warmup` untimed calls (the first traces the
-graph). Reported: the median step time and samples/s = batch size / median step, the
-trainable and total parameter counts, and the machine, with its load average before and
-after (the figures are only as quiet as the machine was).
+`--model` names models of the zoo (`m3sa_tf.models.model_names()`; `all` = every one,
+default m3sa). Each is built through the registry (`build_model`) with its own defaults
+for the dataset's family (`M3SAConfig.for_dataset(dataset, model=NAME)`; for M³SA the
+paper's n = 5, r = 4 unless `--n-scales`/`--channel-ratio` say otherwise) for the
+dataset's real feature widths, and compiled as training compiles it
+(`pipelines.protocol.compile_model`: AdamW with the model's learning rate, weight decay
+and clipping, the model's own loss). A model that trains on unimodal labels (MLF-DNN,
+MTFN) is timed at the shapes of the datasets that have them (SIMS) only. Every model
+gets the same `--batch-size` (default 64) so that samples/s compare; the record also
+names the model's own default batch size.
+
+One random batch at the dataset's full padded shapes (MOSI: text 50×768, audio 375×5,
+vision 500×20; valid lengths drawn from the seed) stays in memory, so only the step is
+timed: each `train_on_batch` call separately, after `--warmup` untimed calls (the first
+traces the graph). With `--max-model-seconds`, a model whose warm steps show that its
+planned steps would take longer gets fewer timed steps (at least `--min-steps`) and no
+further warm-up; its record says `steps_reduced`. Reported per model and dataset: the
+median step time and samples/s = batch size / median step, the trainable and total
+parameter counts, and the load average around it; for the run, the machine and its load
+average before and after (the figures are only as quiet as the machine was).
+
+Output: `--output`, by default benchmarks/results/train_step.json for `--model m3sa`
+and benchmarks/results/train_step_zoo.json for any other selection, rewritten after
+every model so that a long run leaves its finished records behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import statistics
@@ -29,8 +45,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 DATASETS = ("mosi", "sims", "mosei")
-DEFAULT_OUTPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                              "train_step.json")
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+DEFAULT_OUTPUT = os.path.join(RESULTS_DIR, "train_step.json")
+ZOO_OUTPUT = os.path.join(RESULTS_DIR, "train_step_zoo.json")
 
 
 def synthetic_batch(spec, batch_size: int, seed: int):
@@ -64,20 +81,59 @@ def parameter_counts(model) -> dict:
     return {"trainable": count(model.trainable_weights), "total": count(model.weights)}
 
 
-def benchmark_dataset(dataset: str, batch_size: int, steps: int, warmup: int,
-                      n_scales: int, channel_ratio: int, seed: int) -> dict:
-    """Builds, compiles and times the model for one dataset; returns its JSON record."""
+def model_config(model: str, dataset: str, batch_size: int, n_scales: int,
+                 channel_ratio: int):
+    """The config a model trains with on `dataset` (its family's defaults), at the
+    benchmark's batch size (None: the model's own); M³SA takes `n_scales` and
+    `channel_ratio`."""
+    from m3sa_tf import M3SAConfig
+
+    overrides = {"model": model}
+    if batch_size is not None:
+        overrides["batch_size"] = batch_size
+    if model == "m3sa":
+        overrides.update(n_scales=n_scales, channel_ratio=channel_ratio)
+    return M3SAConfig.for_dataset(dataset, **overrides)
+
+
+def plan_runs(models, datasets):
+    """([(model, dataset)] to time, [skipped {model, dataset, reason}]): a model that
+    needs unimodal labels runs on the requested datasets that have them, else on SIMS."""
+    from m3sa_tf.models import get_spec
+    from tfrecords.specs import spec_for
+
+    runs, skipped = [], []
+    for name in models:
+        chosen = list(datasets)
+        if get_spec(name).needs_unimodal_labels:
+            chosen = [d for d in datasets if spec_for(d).has_unimodal_labels] or ["sims"]
+            skipped.extend(
+                {"model": name, "dataset": d,
+                 "reason": "trains on unimodal labels, which this dataset lacks"}
+                for d in datasets if d not in chosen)
+        runs.extend((name, d) for d in chosen)
+    return runs, skipped
+
+
+def _loss_value(logs) -> float:
+    return float(logs if not isinstance(logs, (list, tuple)) else logs[0])
+
+
+def benchmark_model(model_name: str, dataset: str, batch_size: int, steps: int,
+                    warmup: int, n_scales: int, channel_ratio: int, seed: int,
+                    max_model_seconds: float = None, min_steps: int = 3) -> dict:
+    """Builds, compiles and times one model at one dataset's shapes; its JSON record."""
     import keras
     import tensorflow as tf
 
-    from m3sa_tf import M3SAConfig
-    from m3sa_tf.models import build_model
-    from pipelines.training import compile_model
+    from m3sa_tf.models import build_model, get_spec
+    from pipelines.protocol import compile_model
     from tfrecords.specs import spec_for
 
+    load_before = os.getloadavg()
     spec = spec_for(dataset)
-    config = M3SAConfig.for_dataset(dataset, n_scales=n_scales, channel_ratio=channel_ratio,
-                                    batch_size=batch_size)
+    model_spec = get_spec(model_name)
+    config = model_config(model_name, dataset, batch_size, n_scales, channel_ratio)
     keras.utils.set_random_seed(config.seed)
     model = build_model(config, dict(spec.feature_dims), spec.has_unimodal_labels)
     compile_model(model, config)
@@ -89,28 +145,48 @@ def benchmark_dataset(dataset: str, batch_size: int, steps: int, warmup: int,
     start = time.perf_counter()
     model.train_on_batch(features, labels)
     first_step_s = time.perf_counter() - start
-    for _ in range(max(warmup - 1, 0)):
+    warm_done, reduced = 1, False
+    while warm_done < warmup:
+        start = time.perf_counter()
         model.train_on_batch(features, labels)
+        warm_s = time.perf_counter() - start
+        warm_done += 1
+        planned = (warmup - warm_done + steps) * warm_s
+        if max_model_seconds is not None and planned > max_model_seconds:
+            # A model of seconds-to-minutes per step: fewer steps, none left untimed.
+            steps = max(min_steps, min(steps, int(max_model_seconds // warm_s)))
+            reduced = True
+            break
     step_seconds, losses = [], []
     for _ in range(steps):
         start = time.perf_counter()
         loss = model.train_on_batch(features, labels)
         step_seconds.append(time.perf_counter() - start)
-        losses.append(float(loss if not isinstance(loss, (list, tuple)) else loss[0]))
+        losses.append(_loss_value(loss))
     if not all(map(lambda x: x == x and abs(x) != float("inf"), losses)):
-        raise FloatingPointError(f"{dataset}: the training loss became non-finite: {losses}")
+        raise FloatingPointError(
+            f"{model_name} on {dataset}: the training loss became non-finite: {losses}")
 
     median_s = statistics.median(step_seconds)
-    return {
+    record = {
+        "model": model_name,
+        "title": model_spec.title,
         "dataset": dataset,
         "shapes": {m: [spec.max_lengths[m], spec.feature_dims[m]] for m in spec.max_lengths},
         "batch_size": batch_size,
-        "task": model.task,
-        "n_scales": config.n_scales,
-        "channel_ratio": config.channel_ratio,
+        "task": getattr(model, "task", None),
+    }
+    if model_name == "m3sa":
+        record.update(n_scales=config.n_scales, channel_ratio=config.channel_ratio)
+    else:
+        record["model_hparams"] = dict(config.model_hparams)
+    record.update({
+        "model_default_batch_size": model_config(model_name, dataset, None, n_scales,
+                                                 channel_ratio).batch_size,
         "parameters": parameter_counts(model),
-        "warmup_steps": warmup,
+        "warmup_steps": warm_done,
         "timed_steps": steps,
+        "steps_reduced": reduced,
         "first_step_seconds_with_tracing": first_step_s,
         "step_ms_median": 1000.0 * median_s,
         "step_ms_min": 1000.0 * min(step_seconds),
@@ -118,8 +194,14 @@ def benchmark_dataset(dataset: str, batch_size: int, steps: int, warmup: int,
         "step_ms_all": [1000.0 * s for s in step_seconds],
         "samples_per_s": batch_size / median_s,
         "final_loss": losses[-1],
+        "load_average_1_5_15min": {"before": list(load_before),
+                                   "after": list(os.getloadavg())},
         "config": config.to_dict(),
-    }
+    })
+    del model
+    keras.backend.clear_session()
+    gc.collect()
+    return record
 
 
 def machine_info() -> dict:
@@ -154,22 +236,44 @@ def positive_int(text: str) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", nargs="+", default=["m3sa"],
+                        help="models of the zoo to time, or 'all' (default: m3sa)")
     parser.add_argument("--dataset", nargs="+", choices=DATASETS, default=["mosi"],
                         help="real-data shapes to time (several: one record each)")
     parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument("--steps", type=positive_int, default=20, help="timed steps")
     parser.add_argument("--warmup", type=positive_int, default=3,
                         help="untimed steps first (the first one traces the graph)")
-    parser.add_argument("--n-scales", type=positive_int, default=5)
-    parser.add_argument("--channel-ratio", type=positive_int, default=4)
+    parser.add_argument("--max-model-seconds", type=positive_int, default=None,
+                        help="time budget of one model's warm and timed steps; a slower "
+                             "model gets fewer timed steps (at least --min-steps)")
+    parser.add_argument("--min-steps", type=positive_int, default=3)
+    parser.add_argument("--n-scales", type=positive_int, default=5, help="M³SA's n")
+    parser.add_argument("--channel-ratio", type=positive_int, default=4, help="M³SA's r")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random batch")
-    parser.add_argument("--output", default=DEFAULT_OUTPUT)
+    parser.add_argument("--output", default=None,
+                        help="default: results/train_step.json for --model m3sa, "
+                             "results/train_step_zoo.json otherwise")
     args = parser.parse_args(argv)
 
+    from m3sa_tf import ConfigError
+    from m3sa_tf.models import get_spec, model_names
     from msa_core.io import write_json_atomic
 
+    if "all" in args.model:
+        models = list(model_names())
+    else:
+        models = list(dict.fromkeys(args.model))
+        try:
+            for name in models:
+                get_spec(name)
+        except ConfigError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    output = args.output or (DEFAULT_OUTPUT if models == ["m3sa"] else ZOO_OUTPUT)
+
     # Fail before minutes of timing, not after them.
-    out_dir = os.path.dirname(os.path.abspath(args.output))
+    out_dir = os.path.dirname(os.path.abspath(output))
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as err:
@@ -179,29 +283,47 @@ def main(argv=None) -> int:
         print(f"error: the output directory {out_dir} is not writable", file=sys.stderr)
         return 2
 
+    runs, skipped = plan_runs(models, args.dataset)
+    for entry in skipped:
+        print(f"{entry['model']} on {entry['dataset']}: skipped ({entry['reason']})")
     load_before = os.getloadavg()
+    machine = machine_info()
+    command = "python benchmarks/train_step.py " + " ".join(
+        sys.argv[1:] if argv is None else argv)
     records = []
-    for dataset in args.dataset:
-        record = benchmark_dataset(dataset, args.batch_size, args.steps, args.warmup,
-                                   args.n_scales, args.channel_ratio, args.seed)
+
+    def write():
+        result = {
+            "benchmark": "train_step",
+            "command": command,
+            "results": records,
+            "machine": machine,
+            "load_average_1_5_15min": {"before": list(load_before),
+                                       "after": list(os.getloadavg())},
+            "note": "forward + backward + AdamW update of one cached batch "
+                    "(train_on_batch); a load average above the CPU count means other "
+                    "jobs shared the CPU, and the figures are then pessimistic.",
+        }
+        if models != ["m3sa"]:
+            result["models"] = models
+            result["datasets"] = list(args.dataset)
+            result["skipped"] = skipped
+            result["complete"] = len(records) == len(runs)
+        write_json_atomic(output, result)
+
+    for name, dataset in runs:
+        record = benchmark_model(name, dataset, args.batch_size, args.steps, args.warmup,
+                                 args.n_scales, args.channel_ratio, args.seed,
+                                 args.max_model_seconds, args.min_steps)
         records.append(record)
-        print(f"{dataset}: {record['samples_per_s']:.1f} samples/s, "
-              f"{record['step_ms_median']:.0f} ms/step (median of {args.steps}), "
-              f"{record['parameters']['trainable']} trainable / "
-              f"{record['parameters']['total']} parameters")
-    result = {
-        "benchmark": "train_step",
-        "command": "python benchmarks/train_step.py " + " ".join(
-            sys.argv[1:] if argv is None else argv),
-        "results": records,
-        "machine": machine_info(),
-        "load_average_1_5_15min": {"before": list(load_before), "after": list(os.getloadavg())},
-        "note": "forward + backward + AdamW update of one cached batch (train_on_batch); "
-                "a load average above the CPU count means other jobs shared the CPU, and "
-                "the figures are then pessimistic.",
-    }
-    write_json_atomic(args.output, result)
-    print(f"wrote {args.output}")
+        print(f"{name} on {dataset}: {record['samples_per_s']:.1f} samples/s, "
+              f"{record['step_ms_median']:.0f} ms/step (median of "
+              f"{record['timed_steps']}), {record['parameters']['trainable']} trainable / "
+              f"{record['parameters']['total']} parameters", flush=True)
+        if models != ["m3sa"]:
+            write()  # a long zoo run leaves its finished records behind
+    write()
+    print(f"wrote {output}")
     return 0
 
 
