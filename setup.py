@@ -39,6 +39,8 @@ setup(
     extras_require={
         "test": [
             "pytest>=8",
+            # scripts/test.sh runs the suite on two worker processes.
+            "pytest-xdist>=3.5",
             "tensorflow-serving-api>=2.21,<2.22",
             # tensorflow_datasets.testing (the builders' DatasetBuilderTestCase) imports it.
             "dill",

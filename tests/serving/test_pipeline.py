@@ -154,7 +154,7 @@ def test_cli_rejects_an_unknown_blessing_metric_and_bad_overrides(tmp_path, caps
     assert run.main(base + ["--blessing-metric", "Accuracy"]) == 2
     assert "Has0_acc_2" in capsys.readouterr().err
     assert run.main(base + ["--set", "learning_rate"]) == 2
-    assert "key=value" in capsys.readouterr().err
+    assert "KEY=VALUE" in capsys.readouterr().err
     assert run.main(base + ["--set", "no_such_field=1"]) == 2
     assert "no_such_field" in capsys.readouterr().err
     assert run.main(base + ["--scale", "2"]) == 2
