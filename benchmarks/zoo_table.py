@@ -11,7 +11,7 @@ finished run is never trained again. Models that need unimodal labels are skippe
 data without them. Writes JSON (test metrics mean ± std over the seeds, best epoch,
 epochs trained, wall time per epoch, parameter count, the machine) and prints a
 markdown table. `--epochs` caps the epochs of every run (early stopping still applies);
-the JSON records the cap.
+each row records its cap (`max_epochs`).
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ def main(argv=None) -> int:
                 "epochs_trained": [m["epochs_trained"] for m in per_seed],
                 "wall_time_per_epoch_s": [m["wall_time_per_epoch_s"] for m in per_seed],
                 "parameters": per_seed[0].get("parameters"),
+                "max_epochs": config.epochs,
                 "run_dir": run_dir,
                 "seconds_this_invocation": round(time.time() - started, 1),
             }
