@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, List, Optional, Set
+from typing import Any, List, Optional
 
-from m3sa_tf.config import ConfigError, M3SAConfig, parse_assignments
+from m3sa_tf.config import ConfigError, M3SAConfig
 
 DEFAULT_DATASET = "synthetic-mosi"
 
@@ -77,11 +77,6 @@ def config_from_args(args: argparse.Namespace, **values: Any) -> M3SAConfig:
         model=getattr(args, "model", None),
         **values,
     )
-
-
-def set_keys(args: argparse.Namespace) -> Set[str]:
-    """The configuration fields named by --set."""
-    return set(parse_assignments(assignments(args)))
 
 
 def check_scale(scale: float) -> float:

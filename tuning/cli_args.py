@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import argparse
 
-from m3sa_tf.config import ConfigError, M3SAConfig
+from m3sa_tf.config import ConfigError, M3SAConfig, parse_assignments
 from pipelines.cli import (
     add_config_arguments,
     add_data_arguments,
+    assignments,
     check_scale,
     config_from_args,
     fail,
-    set_keys,
 )
+from tuning.space import fixed_keys
 
 # A bad flag value is a configuration error like any other.
 UsageError = ConfigError
@@ -45,6 +46,13 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 def base_config_from_args(args) -> M3SAConfig:
     """The base configuration of a search or sweep."""
     return config_from_args(args)
+
+
+def set_keys(args) -> set:
+    """The configuration keys `--set` holds fixed in a search: each field it sets, and
+    `model_hparams.NAME` for each baseline hyper-parameter (`--set model_hparams.rank=4`
+    fixes rank alone)."""
+    return fixed_keys(parse_assignments(assignments(args)))
 
 
 def build_example_parser() -> argparse.ArgumentParser:

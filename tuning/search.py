@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from m3sa_tf.config import ConfigError  # noqa: E402
 from tuning.cli_args import (  # noqa: E402
-    UsageError, add_common_arguments, base_config_from_args, check_scale, fail,
+    UsageError, add_common_arguments, base_config_from_args, check_scale, fail, set_keys,
 )
 from tuning.tuners import TUNER_KINDS  # noqa: E402
 
@@ -69,17 +69,6 @@ def _print_summary(summary, output_dir) -> None:
           f"{os.path.join(output_dir, 'trials.csv')}")
 
 
-def fixed_keys(args) -> set:
-    """The configuration keys `--set` holds fixed: each field it sets, and
-    `model_hparams.NAME` for each baseline hyper-parameter (`--set
-    model_hparams.rank=4` fixes rank alone)."""
-    from m3sa_tf.config import parse_assignments
-    from pipelines.cli import assignments
-    from tuning.space import fixed_keys as keys_of
-
-    return keys_of(parse_assignments(assignments(args)))
-
-
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -105,7 +94,7 @@ def main(argv=None) -> int:
             max_trials=args.max_trials, epochs=args.epochs,
             objective=args.objective or DEFAULT_OBJECTIVE, scale=args.scale,
             data_seed=args.data_seed, seed=args.seed,
-            fixed=fixed_keys(args),
+            fixed=set_keys(args),
             initial_points=args.initial_points, verbose=args.verbose,
         )
     except (UsageError, ConfigError, ObjectiveError, SearchSettingsError,

@@ -111,7 +111,8 @@ def test_set_keys_fix_single_model_hparams():
 
 def test_the_search_cli_passes_model_and_fixed_keys_on():
     from tuning.cli_args import base_config_from_args
-    from tuning.search import build_parser, fixed_keys
+    from tuning.cli_args import set_keys as fixed_keys
+    from tuning.search import build_parser
 
     args = build_parser().parse_args(
         ["--dataset", "synthetic-mosi", "--output-dir", "T", "--model", "lmf",
