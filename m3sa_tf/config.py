@@ -27,7 +27,7 @@ EXTRACTORS = ("lstm", "gru", "simple_rnn", "dense")
 READOUTS = ("last", "mean", "max", "attention")
 FUSIONS = ("key", "equal", "early", "late")
 KEY_MODALITIES = ("auto",) + MODALITIES
-TEXT_PATHS = ("features", "bert")
+TEXT_PATHS = ("features", "bert", "embedding")
 TASKS = ("auto", "multitask", "contrastive", "fused_only")
 EXCITATION_GATES = ("relu", "sigmoid")
 CONTRASTIVE_PAIR_WEIGHTS = ("detached", "full", "none")
@@ -41,7 +41,7 @@ DEFAULT_MODEL = "m3sa"
 TRAINING_FIELDS = (
     "batch_size", "learning_rate", "weight_decay", "epochs", "early_stopping_patience",
     "best_epoch_monitor", "key_warmup_epochs", "key_warmup_learning_rate",
-    "gradient_clip_norm",
+    "gradient_clip_norm", "modality_dropout", "word_vectors", "word_vectors_vocab",
 )
 
 
@@ -81,8 +81,15 @@ class M3SAConfig:
         key_modality: "auto" picks the modality whose unimodal head is most accurate on
             validation data after a warm-up; or a fixed "text", "audio", "vision".
         modalities: the modalities the model sees (Fig. 5 subsets).
-        text_path: "features" (precomputed BERT feature sequences from the data) or
-            "bert" (a keras-hub BERT backbone inside the model, fed token ids).
+        text_path: "features" (precomputed BERT feature sequences from the data),
+            "bert" (a keras-hub BERT backbone inside the model, fed token ids) or
+            "embedding" (a word-embedding table over the data's own token ids, trained
+            from scratch or started from `word_vectors`: the paper's GloVe path, Fig. 6).
+        word_embedding_dim: width of the "embedding" text path's vectors (300, GloVe's
+            common width; a `word_vectors` file's width must match).
+        vocab_size: rows of the "embedding" table: the id space of the data's token ids
+            (30522 for the uncased BERT vocabulary of MOSI/MOSEI, 21128 for SIMS's
+            Chinese one; None: the dataset's).
         bert_preset: keras-hub preset name or local checkpoint directory for "bert".
         bert_trainable: fine-tune the backbone (True) or freeze it.
         head_hidden_size: width of the hidden layer of every sentiment head (eqs 8–10,
@@ -165,6 +172,8 @@ class M3SAConfig:
     text_path: str = "features"
     bert_preset: Optional[str] = None
     bert_trainable: bool = True
+    word_embedding_dim: int = 300
+    vocab_size: Optional[int] = None
     head_hidden_size: int = 64
     excitation_gate: str = "relu"
     # --- losses
@@ -195,6 +204,9 @@ class M3SAConfig:
     key_warmup_epochs: int = 2
     key_warmup_learning_rate: Optional[float] = 1e-3
     gradient_clip_norm: Optional[float] = 1.0
+    modality_dropout: float = 0.0
+    word_vectors: Optional[str] = None
+    word_vectors_vocab: Optional[str] = None
     seed: int = 1111
 
     # ------------------------------------------------------------------ construction
@@ -453,6 +465,22 @@ class M3SAConfig:
             positive(name, allow_zero=True)
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout={self.dropout!r} must be in [0, 1)")
+        if (isinstance(self.modality_dropout, bool)
+                or not isinstance(self.modality_dropout, (int, float))
+                or not 0.0 <= self.modality_dropout < 1.0):
+            raise ConfigError(
+                f"modality_dropout={self.modality_dropout!r} must be a number in [0, 1)")
+        positive("word_embedding_dim", integer=True)
+        if self.vocab_size is not None:
+            positive("vocab_size", integer=True)
+        if self.word_vectors is not None and self.text_path != "embedding":
+            raise ConfigError(
+                f"word_vectors={self.word_vectors!r} initialises the 'embedding' text path; "
+                f"text_path is {self.text_path!r}")
+        if self.word_vectors is not None and not self.word_vectors_vocab:
+            raise ConfigError(
+                "word_vectors needs word_vectors_vocab: the vocabulary file (one token per "
+                "line, line i = token id i) that names the token of each id")
         for name in ("multi_scale", "bert_trainable", "contrastive_normalize"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be true or false")
