@@ -42,6 +42,7 @@ from msa_core.io import default_data_dir, save_model_atomic, write_json_atomic
 from pipelines import distribute, key_selection
 from pipelines import run_dir as rundir
 from pipelines.checkpointing import ResumableEarlyStopping
+from pipelines.experiments import perturbations
 from pipelines.protocol import (
     build_compiled_model,
     evaluate_predictions,
@@ -174,6 +175,10 @@ def train_and_evaluate(
     # The task names M³SA's loss; a baseline has its own (docs/baselines.md).
     task = (config.resolve_task(bool(info.has_unimodal_labels))
             if config.model == "m3sa" else None)
+    if config.modality_dropout > 0:
+        # Per clip and used modality, removed before the model sees it (training only).
+        datasets = dict(datasets, train=perturbations.apply_modality_dropout(
+            datasets["train"], config.modality_dropout, config.modalities, seed=config.seed))
     fit_sets = _fit_datasets(datasets, strategy)
 
     with distribute.write_dir_for(output_dir, strategy) as write_dir:
@@ -267,6 +272,9 @@ def train_and_evaluate(
             "num_replicas": int(strategy.num_replicas_in_sync),
             "run_fingerprint": fingerprint,
         }
+        # The "embedding" text path started from config.word_vectors (protocol).
+        if getattr(model, "word_vectors_coverage", None) is not None:
+            metrics["word_vectors_coverage"] = float(model.word_vectors_coverage)
         rundir.write_predictions_csv(
             os.path.join(write_dir, rundir.PREDICTIONS_DIR, "test.csv"), test_predictions)
         write_json_atomic(os.path.join(write_dir, rundir.CONFIG_FILE), resolved.to_dict())
