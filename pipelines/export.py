@@ -18,6 +18,7 @@ one change for clients (below):
 | `text` | float32 | [batch, time, D_text] | text modality, `text_path="features"` |
 | `text_length` | int32 | [batch] | text modality, `text_path="features"` |
 | `text_token_ids`, `text_segment_ids` | int32 | [batch, time] | `text_path="bert"` |
+| `text_token_ids` | int32 | [batch, time] | `text_path="embedding"` (with `text_length`) |
 | `text_padding_mask` | int32 (1 = token, 0 = padding) | [batch, time] | `text_path="bert"` |
 | `audio`, `vision` | float32 | [batch, time, D_m] | modality in the model |
 | `audio_length`, `vision_length` | int32 | [batch] | modality in the model |
@@ -217,7 +218,8 @@ def load_run(run_dir: str):
         raise ExportError(f"{os.path.join(run_dir, 'config.json')}: {err}") from err
     dataset = read_json(os.path.join(run_dir, "dataset.json"), error=ExportError)
     feature_dims = dataset.get("feature_dims") if isinstance(dataset, dict) else None
-    needed = [m for m in config.modalities if not (m == "text" and config.text_path == "bert")]
+    needed = [m for m in config.modalities
+              if not (m == "text" and config.text_path in ("bert", "embedding"))]
     if not isinstance(feature_dims, dict) or any(
         not isinstance(feature_dims.get(m), int) or feature_dims[m] <= 0 for m in needed
     ):

@@ -16,6 +16,7 @@ import tensorflow as tf
 import keras
 
 import tfrecords
+from tfrecords import specs as tfrecords_specs
 from m3sa_tf import ConfigError, M3SAConfig
 from m3sa_tf import metrics as msa_metrics
 from m3sa_tf.losses import SubtaskWeightScheduler
@@ -23,6 +24,7 @@ from m3sa_tf.models import SERVED_OUTPUTS, build_model
 from msa_core.io import default_data_dir, read_json, write_json_atomic
 from pipelines import run_dir as rundir
 from pipelines.checkpointing import ResumableEarlyStopping
+from pipelines.word_vectors import apply_word_vectors
 
 
 def make_optimizer(config: M3SAConfig) -> keras.optimizers.Optimizer:
@@ -44,6 +46,16 @@ def compile_model(model: keras.Model, config: M3SAConfig) -> keras.Model:
     return model
 
 
+def resolve_vocab_size(config: M3SAConfig, info) -> M3SAConfig:
+    """`config` with `vocab_size` filled in from the dataset (the id space of its token
+    ids, `tfrecords.specs`) when the "embedding" text path leaves it None; `config`
+    itself otherwise. The model records the resolved size, so a saved model rebuilds
+    the same table without the data."""
+    if config.text_path != "embedding" or config.vocab_size is not None:
+        return config
+    return config.replace(vocab_size=int(tfrecords_specs.spec_for(info.name).vocab_size))
+
+
 def build_compiled_model(
     config: M3SAConfig,
     info,
@@ -51,9 +63,15 @@ def build_compiled_model(
     key_modality: Optional[str] = None,
     strategy: Optional[tf.distribute.Strategy] = None,
 ) -> keras.Model:
-    """Builds (seeded with `config.seed`) and compiles the model under `strategy`."""
+    """Builds (seeded with `config.seed`) and compiles the model under `strategy`.
+
+    On the "embedding" text path `vocab_size` None becomes the dataset's
+    (`resolve_vocab_size`), and with `config.word_vectors` the table starts from those
+    vectors (`pipelines.word_vectors.apply_word_vectors`); the fraction of its rows
+    they cover is then `model.word_vectors_coverage` (None without word vectors)."""
     strategy = strategy or tf.distribute.get_strategy()
     keras.utils.set_random_seed(config.seed)
+    config = resolve_vocab_size(config, info)
     with strategy.scope():
         model = build_model(
             config,
@@ -62,6 +80,8 @@ def build_compiled_model(
             key_modality=key_modality,
         )
         compile_model(model, config)
+        model.word_vectors_coverage = (
+            apply_word_vectors(model, config) if config.word_vectors else None)
     return model
 
 

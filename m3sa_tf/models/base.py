@@ -6,8 +6,10 @@ know which architecture they are driving:
 
 - inputs (interfaces §2): `{m}` float [B, T_m, D_m] and `{m}_length` int [B] for every
   modality m of `config.modalities`; with `config.text_path="bert"` the text comes as
-  `text_token_ids`, `text_segment_ids` (int) and `text_padding_mask` (bool) [B, T_t].
-  Other keys (`id`, …) are ignored. Batch size and lengths may change between calls.
+  `text_token_ids`, `text_segment_ids` (int) and `text_padding_mask` (bool) [B, T_t];
+  with `config.text_path="embedding"` as `text_token_ids` int32 [B, T_t] and
+  `text_length` int32 [B], looked up in the model's own word-embedding table
+  (`word_embedding`, `config.vocab_size` × `config.word_embedding_dim`). Other keys (`id`, …) are ignored. Batch size and lengths may change between calls.
 - outputs: `fused` [B] always; `text`/`audio`/`vision` [B] for models with unimodal
   heads; anything else (embeddings, reconstructions) is auxiliary: it feeds the model's
   own loss and is not served.
@@ -16,8 +18,8 @@ know which architecture they are driving:
   `fused_loss`, the fused head's L1 error, which picks the best epoch for every model.
 
 Subclasses implement `forward(sequences, masks, training)` on masked, float sequences
-(the base class turns lengths into masks, zeros the padding and runs the BERT encoder
-when the text path is "bert"), and override `task_loss` when their loss is not the
+(the base class turns lengths into masks, zeros the padding, runs the BERT encoder
+when the text path is "bert" and looks the token ids up when it is "embedding"), and override `task_loss` when their loss is not the
 L1 error of the fused output.
 """
 
@@ -30,6 +32,8 @@ from m3sa_tf.layers.masking import apply_mask, lengths_to_mask
 from m3sa_tf.losses.regression import per_sample_regression_loss
 
 BERT_INPUTS = ("text_token_ids", "text_segment_ids", "text_padding_mask")
+# The text inputs of the "embedding" text path.
+EMBEDDING_INPUTS = ("text_token_ids", "text_length")
 # The outputs a served model answers with; any other output is internal to training.
 SERVED_OUTPUTS = ("fused", "text", "audio", "vision")
 
@@ -48,8 +52,12 @@ class MultimodalModel(keras.Model):
 
     Args:
         config: `M3SAConfig` (or its dict); the model reads its architecture fields,
-            `config.model_hparams`, `modalities`, `text_path` and `seed`.
-        feature_dims: {modality: D_m}, the widths of the data's feature sequences.
+            `config.model_hparams`, `modalities`, `text_path` and `seed`; for the
+            "embedding" text path also `vocab_size` (which must be set: the training
+            protocol fills it in from the dataset, `pipelines.protocol`) and
+            `word_embedding_dim`.
+        feature_dims: {modality: D_m}, the widths of the data's feature sequences
+            (the text's is not needed on the "bert" and "embedding" text paths).
         has_unimodal_labels: whether the data carries y_T, y_A, y_V.
         text_encoder: a built `BertTextEncoder` (or its serialised dict) for the BERT
             text path; loaded from `config.bert_preset` when None.
@@ -74,7 +82,10 @@ class MultimodalModel(keras.Model):
         self.has_unimodal_labels = bool(has_unimodal_labels)
         self.modalities = tuple(config.modalities)
         self.uses_bert = config.text_path == "bert" and "text" in self.modalities
-        needed = [m for m in self.modalities if not (m == "text" and self.uses_bert)]
+        self.uses_word_embedding = (config.text_path == "embedding"
+                                    and "text" in self.modalities)
+        needed = [m for m in self.modalities
+                  if not (m == "text" and (self.uses_bert or self.uses_word_embedding))]
         missing = [m for m in needed if m not in self.feature_dims]
         if missing:
             raise ConfigError(
@@ -92,6 +103,20 @@ class MultimodalModel(keras.Model):
                 text_encoder = keras.saving.deserialize_keras_object(text_encoder)
             text_encoder.trainable = config.bert_trainable
             self.text_encoder = text_encoder
+        self.word_embedding = None
+        if self.uses_word_embedding:
+            if config.vocab_size is None:
+                raise ConfigError(
+                    "text_path='embedding' needs vocab_size (the rows of the word-embedding "
+                    "table); the training protocol sets it to the dataset's vocabulary "
+                    "(pipelines.protocol.resolve_vocab_size), a model built directly needs "
+                    "it in its config"
+                )
+            # Rows are token ids; id 0 (padding) is an ordinary row, hidden by the mask.
+            self.word_embedding = keras.layers.Embedding(
+                int(config.vocab_size), int(config.word_embedding_dim),
+                **self.sublayer_kwargs("word_embedding"),
+            )
         # Logged as `fused_loss` / `val_fused_loss`: comparable across models and
         # independent of any decaying subtask weight, so it can pick the best epoch.
         # Both in float32 whatever the model's dtype policy (mixed precision).
@@ -107,6 +132,8 @@ class MultimodalModel(keras.Model):
         """The width of `modality`'s sequence as `forward` sees it."""
         if modality == "text" and self.uses_bert:
             return int(self.text_encoder.hidden_dim)
+        if modality == "text" and self.uses_word_embedding:
+            return int(self.config.word_embedding_dim)
         return self.feature_dims[modality]
 
     # ------------------------------------------------------------------ inputs
@@ -116,6 +143,8 @@ class MultimodalModel(keras.Model):
         for m in self.modalities:
             if m == "text" and self.uses_bert:
                 keys.extend(BERT_INPUTS)
+            elif m == "text" and self.uses_word_embedding:
+                keys.extend(EMBEDDING_INPUTS)
             else:
                 keys.extend([m, f"{m}_length"])
         return keys
@@ -129,6 +158,9 @@ class MultimodalModel(keras.Model):
                 for key in BERT_INPUTS:
                     dtype = tf.bool if key == "text_padding_mask" else tf.int32
                     spec[key] = tf.TensorSpec([None, None], dtype, key)
+            elif m == "text" and self.uses_word_embedding:
+                spec["text_token_ids"] = tf.TensorSpec([None, None], tf.int32, "text_token_ids")
+                spec["text_length"] = tf.TensorSpec([None], tf.int32, "text_length")
             else:
                 spec[m] = tf.TensorSpec([None, None, self.feature_dims[m]], tf.float32, m)
                 spec[f"{m}_length"] = tf.TensorSpec([None], tf.int32, f"{m}_length")
@@ -152,7 +184,8 @@ class MultimodalModel(keras.Model):
 
     def encode_inputs(self, features, training=False):
         """(sequences, masks): per modality a float32 [B, T, D] sequence with zeros past
-        its length and its bool [B, T] mask (BERT's output for the "bert" text path)."""
+        its length and its bool [B, T] mask (BERT's output for the "bert" text path,
+        the looked-up word vectors for the "embedding" one)."""
         missing = [k for k in self.input_keys() if k not in features]
         if missing:
             raise KeyError(
@@ -167,6 +200,10 @@ class MultimodalModel(keras.Model):
                     features["text_token_ids"], features["text_segment_ids"], mask,
                     training=training,
                 )
+            elif m == "text" and self.uses_word_embedding:
+                ids = self._checked_token_ids(features["text_token_ids"])
+                mask = lengths_to_mask(features["text_length"], ops.shape(ids)[1])
+                sequence = apply_mask(ops.cast(self.word_embedding(ids), "float32"), mask)
             else:
                 sequence = ops.cast(features[m], "float32")
                 if sequence.shape[-1] is not None and sequence.shape[-1] != self.feature_dims[m]:
@@ -178,6 +215,29 @@ class MultimodalModel(keras.Model):
                 sequence = apply_mask(sequence, mask)
             sequences[m], masks[m] = sequence, mask
         return sequences, masks
+
+    def _checked_token_ids(self, ids):
+        """The token ids as int32, after checking that each indexes a row of the table.
+
+        An id outside [0, vocab_size) means the table is smaller than the data's id
+        space (a wrong `vocab_size`), so the call stops with an InvalidArgumentError
+        naming the table size rather than reading a row that does not exist. Where
+        assertions are compiled away (XLA, the default for `fit` on a GPU), such an id
+        is clipped to the nearest valid row (0 or vocab_size - 1) instead: never a wrap
+        and never a read outside the table. Padding ids (0) are always valid.
+        """
+        ids = tf.cast(ids, tf.int32)
+        rows = int(self.config.vocab_size)
+        checks = [
+            tf.debugging.assert_non_negative(
+                ids, message="text_token_ids holds a negative token id"),
+            tf.debugging.assert_less(
+                ids, tf.constant(rows, tf.int32),
+                message=f"text_token_ids holds an id >= vocab_size={rows}, the rows of "
+                        "the word-embedding table; set vocab_size to the data's id space"),
+        ]
+        with tf.control_dependencies(checks):
+            return tf.clip_by_value(ids, 0, rows - 1)
 
     # ------------------------------------------------------------------ forward
     def build(self, features_shape=None):
@@ -200,6 +260,9 @@ class MultimodalModel(keras.Model):
                 for k in BERT_INPUTS:
                     dtype = "bool" if k == "text_padding_mask" else "int32"
                     dummy[k] = ops.ones((1, 2), dtype=dtype)
+            elif m == "text" and self.uses_word_embedding:
+                dummy["text_token_ids"] = ops.zeros((1, 2), dtype="int32")
+                dummy["text_length"] = ops.ones((1,), dtype="int32")
             else:
                 dummy[m] = ops.zeros((1, 2, self.feature_dims[m]))
                 dummy[f"{m}_length"] = ops.ones((1,), dtype="int32")
