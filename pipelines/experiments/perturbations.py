@@ -214,7 +214,7 @@ def perturb_dataset(dataset: tf.data.Dataset, condition, *, seed: int = 0) -> tf
         key = tf.stack([tf.constant(seed, tf.int64), index])
         return apply_condition(features, condition, seed=key), labels
 
-    perturbed = dataset.enumerate().map(perturb, deterministic=True)
+    perturbed = dataset.enumerate().map(perturb)
     if perturbed.element_spec != dataset.element_spec:  # pragma: no cover - a bug guard
         raise AssertionError(f"{condition.name} changed the element_spec: "
                              f"{perturbed.element_spec} != {dataset.element_spec}")
@@ -304,4 +304,4 @@ def apply_modality_dropout(
             _remove(features, m, mask[:, i])
         return features, labels
 
-    return tf.data.Dataset.zip(dataset, stream).map(drop, deterministic=True)
+    return tf.data.Dataset.zip(dataset, stream).map(drop)
