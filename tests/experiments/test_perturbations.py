@@ -187,6 +187,17 @@ def test_every_model_of_the_zoo_copes_with_each_condition(name):
         assert np.abs(out - base).max() > 1e-6, condition.name
 
 
+def test_the_embedding_text_path_sees_missing_and_corrupted_text():
+    model = build_model(tiny_config(text_path="embedding", vocab_size=60,
+                                    word_embedding_dim=4), FEATURE_DIMS, False)
+    assert "text" not in model.input_signature()  # it reads the token ids
+    features, _ = full_batch(batch_size=4, seed=2)
+    base = predict(model, features)
+    for condition in ("missing:text", "corrupted:text"):
+        out = predict(model, as_numpy(P.apply_condition(features, condition, seed=1)))
+        assert np.all(np.isfinite(out)) and np.abs(out - base).max() > 1e-6, condition
+
+
 def test_evaluate_conditions_scores_every_condition_with_one_trace():
     model = build_model(tiny_config(), FEATURE_DIMS, False)
     dataset = batched_dataset(n=20, batch_size=8, seed=4)  # a last batch of 4
