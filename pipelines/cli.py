@@ -99,6 +99,28 @@ def parse_seeds(text: Optional[str]) -> Optional[List[int]]:
     return seeds
 
 
+def parse_int_list(text: str, name: str, bounds) -> List[int]:
+    """"2,3,5" or "2-5" (or a mix) -> sorted distinct ints within `bounds` (inclusive);
+    a ConfigError names the flag `--name` otherwise."""
+    values = set()
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            items = range(int(lo), int(hi) + 1) if sep else [int(part)]
+        except ValueError:
+            raise ConfigError(
+                f"--{name} {text!r}: {part!r} is not an integer or a range a-b") from None
+        values.update(items)
+    if not values:
+        raise ConfigError(f"--{name} {text!r} names no values")
+    out = sorted(values)
+    if out[0] < bounds[0] or out[-1] > bounds[1]:
+        raise ConfigError(f"--{name} values {out} must lie in {bounds[0]}..{bounds[1]}")
+    return out
+
+
 def fail(message: Any, code: int = 2) -> int:
     """Prints `error: message` to stderr and returns the exit code."""
     print(f"error: {message}", file=sys.stderr)

@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from m3sa_tf.config import ConfigError, M3SAConfig
 from msa_core.io import read_json, write_csv_atomic, write_json_atomic
-from pipelines import training
+from pipelines import cli, training
 from pipelines.run_dir import RunDirError
 from tuning import space
 from tuning.heatmap import plot_grid_heatmap
@@ -44,23 +44,11 @@ class SweepError(ValueError):
 
 
 def parse_int_list(text: str, name: str, bounds) -> List[int]:
-    """"2,3,5" or "2-5" (or a mix) → sorted unique ints within `bounds` (inclusive)."""
-    values = set()
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        lo, sep, hi = part.partition("-")
-        try:
-            items = range(int(lo), int(hi) + 1) if sep else [int(part)]
-        except ValueError:
-            raise SweepError(f"--{name} {text!r}: {part!r} is not an integer or a range a-b")
-        values.update(items)
-    if not values:
-        raise SweepError(f"--{name} {text!r} names no values")
-    out = sorted(values)
-    if out[0] < bounds[0] or out[-1] > bounds[1]:
-        raise SweepError(f"--{name} values {out} must lie in {bounds[0]}..{bounds[1]}")
-    return out
+    """`pipelines.cli.parse_int_list` ("2,3,5", "2-5"), failing with a SweepError."""
+    try:
+        return cli.parse_int_list(text, name, bounds)
+    except ConfigError as err:
+        raise SweepError(str(err)) from None
 
 
 def check_metric(metric: str, family: str) -> str:

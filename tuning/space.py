@@ -53,9 +53,11 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 from m3sa_tf.config import DEFAULT_MODEL, PAIRS, TRAINING_FIELDS, ConfigError, M3SAConfig
+from pipelines.experiments.catalog import FIG4_CHANNEL_RATIOS, FIG4_N_SCALES
 
-N_SCALES_RANGE = (2, 7)
-CHANNEL_RATIO_RANGE = (1, 7)
+# The paper's Fig. 4 grid, shared with the `scales` experiment.
+N_SCALES_RANGE = FIG4_N_SCALES
+CHANNEL_RATIO_RANGE = FIG4_CHANNEL_RATIOS
 LEARNING_RATE_RANGE = (1e-5, 1e-2)
 DROPOUT_RANGE = (0.0, 0.6)
 FUSED_WEIGHT_RANGE = (0.5, 2.0)
