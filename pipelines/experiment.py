@@ -3,7 +3,7 @@ with its table, figure and significance.
 
     python -m pipelines.experiment NAME --dataset D --output-dir EXP [--data-dir DATA]
         [--seeds 1111,1112,1113] [--epochs N] [--scale F] [--set key=value ...]
-        [--hparams FILE] [--runs-dir RUNS] [--quick]
+        [--hparams FILE] [--runs-dir RUNS] [--cells LABEL,...] [--quick]
         [--models tfn,lmf,...]                        (baselines, robustness)
         [--n 2-7] [--r 1-7]                           (scales)
         [--word-vectors GLOVE.txt --word-vectors-vocab vocab.txt]   (transfer)
@@ -47,6 +47,8 @@ QUICK_LEARNING_RATE = 1e-3
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipelines.experiment",
+        # --quick looks for the flags given explicitly; abbreviations would hide them.
+        allow_abbrev=False,
         description="Run one of the paper's experiments over seeds: every cell is a "
                     "training run; writes results.csv, summary.md (with paired tests and "
                     "bootstrap intervals against the reference cell) and figure.png.",
@@ -70,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs-dir", default=None,
                         help="where the run directories go (default EXP/runs); share one "
                              "between experiments to reuse their common cells")
+    parser.add_argument("--cells", default=None,
+                        help="run only these cells: comma-separated labels as summary.md "
+                             "names them (e.g. 'T+A,T+V'); the reference cell always runs")
     parser.add_argument("--models", default=None,
                         help="baselines/robustness: comma-separated models of the zoo "
                              "(default: every model the data supports / lf_dnn,tfn,lmf)")
@@ -112,7 +117,7 @@ def settings_from_args(args: argparse.Namespace, argv: Sequence[str]):
             args.scale = QUICK_SCALE
         if args.epochs is None:
             args.epochs = QUICK_EPOCHS
-        if "learning_rate=" not in given:
+        if not any(item.split("=", 1)[0].strip() == "learning_rate" for item in sets):
             sets = [f"learning_rate={QUICK_LEARNING_RATE!r}"] + sets
     check_scale(args.scale)
     if args.bootstrap_resamples < 100:
@@ -135,6 +140,8 @@ def settings_from_args(args: argparse.Namespace, argv: Sequence[str]):
         data_seed=args.data_seed, epochs=args.epochs, hparams_file=args.hparams,
         assignments=tuple(sets), runs_dir=args.runs_dir, options=options,
         bootstrap_resamples=args.bootstrap_resamples,
+        cells=tuple(c.strip() for c in args.cells.split(",") if c.strip())
+        if args.cells else None,
     )
 
 

@@ -18,7 +18,7 @@ Example:
 >>> [cell.label for cell in get_experiment("multiscale").cells(ExperimentOptions())]
 ['T+A+V (MS)', 'T+A+V', 'T+A (MS)', 'T+A', 'T+V (MS)', 'T+V']
 >>> get_experiment("fusion").cells(ExperimentOptions())[1].key
-'key_modality=audio'
+'key_modality=text'
 """
 
 from __future__ import annotations
@@ -132,6 +132,11 @@ class Experiment:
         robustness: whether every run is also evaluated under missing / corrupted
             modalities.
         heat_map: whether the figure is the n × r heat map.
+        reference_values: what the reference cell must be on the fields the
+            experiment varies. Its cell carries no overrides (so that experiments share
+            it), so a base configuration that sets one of these fields otherwise
+            (`--set extractor=gru` for `extractor`) would silently change the reference;
+            `check_reference` refuses it.
     """
 
     name: str
@@ -140,6 +145,21 @@ class Experiment:
     build: Callable[[ExperimentOptions], List[Cell]]
     robustness: bool = False
     heat_map: bool = False
+    reference_values: Tuple[Tuple[str, Any], ...] = ()
+
+    def check_reference(self, config: Any) -> None:
+        """Raises ExperimentError when `config`, the reference cell's configuration,
+        is not the reference this experiment compares against."""
+        for name, expected in self.reference_values:
+            actual = getattr(config, name)
+            if isinstance(actual, tuple):
+                actual = list(actual)
+            if actual != _plain(expected):
+                raise ExperimentError(
+                    f"the {self.name} experiment varies {name}, and its reference cell "
+                    f"needs {name}={_plain(expected)!r}; the base configuration (--set / "
+                    f"--hparams) makes it {actual!r}. Leave {name} out of the base "
+                    "configuration")
 
     def cells(self, options: ExperimentOptions) -> List[Cell]:
         cells = self.build(options)
@@ -268,25 +288,31 @@ def _robustness(options: ExperimentOptions) -> List[Cell]:
     return cells
 
 
+_ALL_MODALITIES = (("modalities", MODALITIES),)
+
 EXPERIMENTS: Dict[str, Experiment] = {
     e.name: e for e in (
         Experiment("baselines", "M³SA against the baselines of the zoo", "Tables II/III",
-                   _baselines),
+                   _baselines, reference_values=(("model", DEFAULT_MODEL),)),
         Experiment("scales", "number of scales n × channel ratio r", "Fig. 4", _scales,
                    heat_map=True),
         Experiment("modalities", "which modalities: one, two or all three", "Fig. 5",
-                   _modalities),
+                   _modalities, reference_values=_ALL_MODALITIES),
         Experiment("transfer", "text from BERT features or from word vectors", "Fig. 6",
-                   _transfer),
+                   _transfer, reference_values=(("text_path", "features"),)),
         Experiment("multiscale", "with and without multi-scale extraction (MS)", "Fig. 7",
-                   _multiscale),
+                   _multiscale, reference_values=(("multi_scale", True),) + _ALL_MODALITIES),
         Experiment("fusion", "key-modality fusion against equal, early and late fusion",
-                   "Fig. 8", _fusion),
+                   "Fig. 8", _fusion,
+                   reference_values=(("fusion", "key"), ("key_modality", "auto"))
+                   + _ALL_MODALITIES),
         Experiment("extractor", "the first-scale extractor: LSTM, GRU, RNN or linear",
-                   "Fig. 9", _extractor),
+                   "Fig. 9", _extractor, reference_values=(("extractor", "lstm"),)),
         Experiment("robustness",
                    "missing or corrupted modalities at test time, and modality dropout",
-                   "§VI (beyond the paper)", _robustness, robustness=True),
+                   "§VI (beyond the paper)", _robustness, robustness=True,
+                   reference_values=(("model", DEFAULT_MODEL), ("modality_dropout", 0.0))
+                   + _ALL_MODALITIES),
     )
 }
 

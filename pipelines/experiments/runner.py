@@ -11,8 +11,9 @@ Layout of an experiment directory EXP:
     EXP/figure.png                grouped bars per metric (heat map for `scales`,
                                   bars per test condition for `robustness`)
 
-A run directory whose `metrics.json` exists is finished and is never trained again (the
-training protocol checks that it belongs to the same configuration and data); a run
+A run directory whose `metrics.json` exists is finished and is never trained again; before
+anything runs, every existing run directory is checked to hold the same configuration
+and data as its cell (a RunDirError names the directory otherwise); a run
 killed mid-way resumes after its last checkpointed epoch. Results, summary and figure
 are rewritten, atomically, after every finished cell, so a killed experiment leaves a
 consistent report of what it finished.
@@ -59,6 +60,8 @@ class ExperimentSettings:
         runs_dir: where the run directories go (None: EXP/runs).
         options: the experiment's own choices (`catalog.ExperimentOptions`).
         bootstrap_resamples: resamples of the test clips per comparison.
+        cells: run only these cells (labels or keys); the reference cell is always
+            run, since every comparison needs it. None: every cell.
     """
 
     name: str
@@ -74,6 +77,7 @@ class ExperimentSettings:
     runs_dir: Optional[str] = None
     options: ExperimentOptions = ExperimentOptions()
     bootstrap_resamples: int = 1000
+    cells: Optional[Tuple[str, ...]] = None
 
     @property
     def experiment(self) -> catalog.Experiment:
@@ -98,7 +102,7 @@ def resolve_cells(settings: ExperimentSettings) -> List[Tuple[Cell, M3SAConfig]]
     family = M3SAConfig.for_dataset(settings.dataset).family
     options = dataclasses.replace(settings.options, family=family)
     resolved = []
-    for cell in settings.experiment.cells(options):
+    for cell in _selected(settings.experiment.cells(options), settings.cells):
         try:
             config = M3SAConfig.from_overrides(
                 settings.dataset, hparams_file=settings.hparams_file,
@@ -108,7 +112,22 @@ def resolve_cells(settings: ExperimentSettings) -> List[Tuple[Cell, M3SAConfig]]
             raise ExperimentError(f"cell {cell.label!r} ({cell.key}): {err}") from err
         catalog.check_cell_config(config, cell)
         resolved.append((cell, config))
+    settings.experiment.check_reference(resolved[0][1])
     return resolved
+
+
+def _selected(cells: List[Cell], wanted: Optional[Tuple[str, ...]]) -> List[Cell]:
+    if wanted is None:
+        return cells
+    known = {c.label: c for c in cells}
+    known.update({c.key: c for c in cells})
+    unknown = [w for w in wanted if w not in known]
+    if unknown:
+        raise ExperimentError(
+            f"--cells {list(unknown)}: no such cell; expected labels among "
+            f"{[c.label for c in cells]}")
+    chosen = {known[w].key for w in wanted} | {cells[0].key}
+    return [c for c in cells if c.key in chosen]
 
 
 def run_experiment(settings: ExperimentSettings, *, verbose: int = 0,
@@ -138,6 +157,11 @@ def run_experiment(settings: ExperimentSettings, *, verbose: int = 0,
 
     jobs = [(cell, config, seed) for cell, config in cells for seed in settings.seeds]
     total = len(jobs)
+    for cell, config, seed in jobs:
+        # A finished run is reused only when it is this very configuration and data
+        # (a shared --runs-dir may hold the same cell trained with other settings).
+        rundir.check_run_dir(settings.run_dir(cell, seed), rundir.run_fingerprint(
+            config.replace(seed=seed), settings.scale, settings.data_seed))
     done = sum(_finished(settings, c, s, experiment.robustness) for c, _, s in jobs)
     log(f"experiment {settings.name} ({experiment.source}) on {settings.dataset}: "
         f"{len(cells)} cells × {len(settings.seeds)} seeds = {total} runs, "
