@@ -150,8 +150,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+    import tensorflow as tf
+
     import tfrecords
     from pipelines.experiments.runner import resolve_cells, run_experiment
+
+    # Every cell builds and traces new models in this one process; TensorFlow's warning
+    # about "excessive retracing" is the expected consequence, and it would bury the
+    # progress lines.
+    tf.get_logger().setLevel("ERROR")
     from pipelines.run_dir import RunDirError
 
     try:

@@ -167,6 +167,7 @@ def run_experiment(settings: ExperimentSettings, *, verbose: int = 0,
         f"{len(cells)} cells × {len(settings.seeds)} seeds = {total} runs, "
         f"{done} finished earlier, {total - done} to run; results in {settings.output_dir}")
     durations: List[float] = []
+    cell_seconds: Dict[str, float] = {}
     try:
         for index, (cell, config, seed) in enumerate(jobs, start=1):
             run_dir = settings.run_dir(cell, seed)
@@ -191,10 +192,16 @@ def run_experiment(settings: ExperimentSettings, *, verbose: int = 0,
             headline = catalog.HEADLINE_METRIC[config.family]
             log(f"    {cell.label} seed {seed}: test {headline} = "
                 f"{metrics['test'].get(headline, float('nan')):.4f} ({seconds:.0f} s)")
+            cell_seconds[cell.key] = cell_seconds.get(cell.key, 0.0) + seconds
             last_of_cell = all(_finished(settings, cell, s, experiment.robustness)
                                for s in settings.seeds)
             if last_of_cell:
-                report.write_report(settings, cells)
+                built = report.write_report(settings, cells)
+                stat = built["table"].get(f"{cell.key}|clean", {}).get(headline)
+                if stat is not None:
+                    log(f"cell {cell.label} finished: test {headline} {stat['mean']:.4f} "
+                        f"± {stat['std']:.4f} over {stat['n']} seeds "
+                        f"({cell_seconds[cell.key]:.0f} s this session)")
     finally:
         # Whatever stopped the loop, the report covers every finished run.
         summary = report.write_report(settings, cells)
