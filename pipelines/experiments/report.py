@@ -256,6 +256,12 @@ def format_summary(settings, cells, report) -> str:
         f"Per-seed numbers: `{RESULTS_FILE}`; runs: `{settings.runs_root}`; figure: "
         f"`{FIGURE_FILE}`.",
     ]
+    fewest = min((len(c["seeds"]) for c in report["comparisons"].values()), default=None)
+    if fewest is not None and fewest < 3:
+        lines += ["", f"Only {fewest} seed(s) in some comparisons: the t-test then has "
+                  f"{max(fewest - 1, 0)} degree(s) of freedom and rarely reaches p < {ALPHA}, "
+                  "so n.s. there mostly means too few seeds; p=0 means the same Δ on every "
+                  "seed. Rerun with a longer --seeds to add seeds (finished runs are kept)."]
     if family == "sims" and report["paper"]:
         lines += ["", "The *paper* rows are Table II of the paper, measured on the real "
                   "CH-SIMS; beside synthetic data only their order is comparable."]
