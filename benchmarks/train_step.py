@@ -2,14 +2,16 @@
 
     python benchmarks/train_step.py [--model m3sa | NAME ... | all]
         [--dataset mosi [sims ...]] [--batch-size 64] [--steps 20] [--warmup 3]
-        [--n-scales 5] [--channel-ratio 4] [--seed 0] [--max-model-seconds S]
-        [--output benchmarks/results/train_step.json]
+        [--n-scales 5] [--channel-ratio 4] [--widths D] [--seed 0]
+        [--max-model-seconds S] [--output benchmarks/results/train_step.json]
 
 `--model` names models of the zoo (`m3sa_tf.models.model_names()`; `all` = every one,
 default m3sa). Each is built through the registry (`build_model`) with its own defaults
 for the dataset's family (`M3SAConfig.for_dataset(dataset, model=NAME)`; for M³SA the
-paper's n = 5, r = 4 unless `--n-scales`/`--channel-ratio` say otherwise) for the
-dataset's real feature widths, and compiled as training compiles it
+paper's n = 5, r = 4 unless `--n-scales`/`--channel-ratio` say otherwise, and its
+default widths d_m unless `--widths D` sets every modality's d_m to D, e.g. 64 to
+compare with a peer implementation at equal widths; the record names the d_m used) for
+the dataset's real feature widths, and compiled as training compiles it
 (`pipelines.protocol.compile_model`: AdamW with the model's learning rate, weight decay
 and clipping, the model's own loss). A model that trains on unimodal labels (MLF-DNN,
 MTFN) is timed at the shapes of the datasets that have them (SIMS) only. Every model
@@ -82,10 +84,10 @@ def parameter_counts(model) -> dict:
 
 
 def model_config(model: str, dataset: str, batch_size: int, n_scales: int,
-                 channel_ratio: int):
+                 channel_ratio: int, widths: int = None):
     """The config a model trains with on `dataset` (its family's defaults), at the
-    benchmark's batch size (None: the model's own); M³SA takes `n_scales` and
-    `channel_ratio`."""
+    benchmark's batch size (None: the model's own); M³SA takes `n_scales`,
+    `channel_ratio` and `widths` (None: the default d_m; else every modality's d_m)."""
     from m3sa_tf import M3SAConfig
 
     overrides = {"model": model}
@@ -93,6 +95,9 @@ def model_config(model: str, dataset: str, batch_size: int, n_scales: int,
         overrides["batch_size"] = batch_size
     if model == "m3sa":
         overrides.update(n_scales=n_scales, channel_ratio=channel_ratio)
+        if widths is not None:
+            modalities = M3SAConfig.for_dataset(dataset).modalities
+            overrides["hidden_sizes"] = {m: int(widths) for m in modalities}
     return M3SAConfig.for_dataset(dataset, **overrides)
 
 
@@ -121,8 +126,13 @@ def _loss_value(logs) -> float:
 
 def benchmark_model(model_name: str, dataset: str, batch_size: int, steps: int,
                     warmup: int, n_scales: int, channel_ratio: int, seed: int,
-                    max_model_seconds: float = None, min_steps: int = 3) -> dict:
-    """Builds, compiles and times one model at one dataset's shapes; its JSON record."""
+                    max_model_seconds: float = None, min_steps: int = 3,
+                    widths: int = None, batch=None) -> dict:
+    """Builds, compiles and times one model at one dataset's shapes; its JSON record.
+
+    `widths` sets every modality's d_m (M³SA only); `batch` = (features, labels) of
+    NumPy arrays replaces the random batch drawn from `seed` (a peer benchmark passes
+    the batch both implementations train on)."""
     import keras
     import tensorflow as tf
 
@@ -133,11 +143,11 @@ def benchmark_model(model_name: str, dataset: str, batch_size: int, steps: int,
     load_before = os.getloadavg()
     spec = spec_for(dataset)
     model_spec = get_spec(model_name)
-    config = model_config(model_name, dataset, batch_size, n_scales, channel_ratio)
+    config = model_config(model_name, dataset, batch_size, n_scales, channel_ratio, widths)
     keras.utils.set_random_seed(config.seed)
     model = build_model(config, dict(spec.feature_dims), spec.has_unimodal_labels)
     compile_model(model, config)
-    features, labels = synthetic_batch(spec, batch_size, seed)
+    features, labels = batch if batch is not None else synthetic_batch(spec, batch_size, seed)
     # Tensors up front, so no step pays for a NumPy-to-tensor copy.
     features = {k: tf.constant(v) for k, v in features.items()}
     labels = {k: tf.constant(v) for k, v in labels.items()}
@@ -177,7 +187,8 @@ def benchmark_model(model_name: str, dataset: str, batch_size: int, steps: int,
         "task": getattr(model, "task", None),
     }
     if model_name == "m3sa":
-        record.update(n_scales=config.n_scales, channel_ratio=config.channel_ratio)
+        record.update(n_scales=config.n_scales, channel_ratio=config.channel_ratio,
+                      widths=widths, hidden_sizes=dict(config.hidden_sizes))
     else:
         record["model_hparams"] = dict(config.model_hparams)
     record.update({
@@ -250,6 +261,9 @@ def main(argv=None) -> int:
     parser.add_argument("--min-steps", type=positive_int, default=3)
     parser.add_argument("--n-scales", type=positive_int, default=5, help="M³SA's n")
     parser.add_argument("--channel-ratio", type=positive_int, default=4, help="M³SA's r")
+    parser.add_argument("--widths", type=positive_int, default=None, metavar="D",
+                        help="M³SA only: every modality's hidden size d_m = D (default: "
+                             "the config's own d_m)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random batch")
     parser.add_argument("--output", default=None,
                         help="default: results/train_step.json for --model m3sa, "
@@ -270,6 +284,10 @@ def main(argv=None) -> int:
         except ConfigError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
+    if args.widths is not None and models != ["m3sa"]:
+        print("error: --widths sets M³SA's d_m; use it with --model m3sa alone",
+              file=sys.stderr)
+        return 2
     output = args.output or (DEFAULT_OUTPUT if models == ["m3sa"] else ZOO_OUTPUT)
 
     # Fail before minutes of timing, not after them.
@@ -296,6 +314,7 @@ def main(argv=None) -> int:
         result = {
             "benchmark": "train_step",
             "command": command,
+            "widths": args.widths,
             "results": records,
             "machine": machine,
             "load_average_1_5_15min": {"before": list(load_before),
@@ -314,7 +333,7 @@ def main(argv=None) -> int:
     for name, dataset in runs:
         record = benchmark_model(name, dataset, args.batch_size, args.steps, args.warmup,
                                  args.n_scales, args.channel_ratio, args.seed,
-                                 args.max_model_seconds, args.min_steps)
+                                 args.max_model_seconds, args.min_steps, args.widths)
         records.append(record)
         print(f"{name} on {dataset}: {record['samples_per_s']:.1f} samples/s, "
               f"{record['step_ms_median']:.0f} ms/step (median of "
