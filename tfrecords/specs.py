@@ -12,7 +12,9 @@ from typing import Dict, Mapping, Tuple
 # DATASET_NAMES and MODALITIES are read through this module all over the data layer.
 from msa_core.constants import (  # noqa: F401
     DATASET_NAMES,
+    HARD_SUFFIX,
     MODALITIES,
+    SYNTHETIC_HARD_DATASETS,
     SYNTHETIC_PREFIX,
     dataset_family,
 )
@@ -95,9 +97,15 @@ def is_synthetic(name: str) -> bool:
     return check_name(name).startswith(SYNTHETIC_PREFIX)
 
 
+def is_hard(name: str) -> bool:
+    """Whether `name` is of the hard synthetic family ("synthetic-sims-hard", ...)."""
+    return check_name(name) in SYNTHETIC_HARD_DATASETS
+
+
 def base_name(name: str) -> str:
-    """"synthetic-sims" -> "sims"; "mosi" -> "mosi"."""
-    return check_name(name).removeprefix(SYNTHETIC_PREFIX)
+    """"synthetic-sims" -> "sims"; "synthetic-sims-hard" -> "sims"; "mosi" -> "mosi"."""
+    base = check_name(name).removeprefix(SYNTHETIC_PREFIX)
+    return base.removesuffix(HARD_SUFFIX) if is_hard(name) else base
 
 
 def spec_for(name: str) -> DatasetSpec:
@@ -107,7 +115,7 @@ def spec_for(name: str) -> DatasetSpec:
 
 def tfds_name(name: str) -> str:
     """The tensorflow-datasets builder name: "mosi" -> "mmsa_mosi", "synthetic-sims" ->
-    "synthetic_sims"."""
+    "synthetic_sims", "synthetic-sims-hard" -> "synthetic_sims_hard"."""
     if is_synthetic(name):
         return name.replace("-", "_")
     return "mmsa_" + name

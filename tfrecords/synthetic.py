@@ -211,6 +211,9 @@ class SyntheticGenerator:
     def __init__(self, name: str, scale: float = 1.0, seed: int = 0):
         if not specs.is_synthetic(name):
             raise ValueError(f"{name!r} is not a synthetic dataset")
+        if specs.is_hard(name):
+            raise ValueError(f"{name!r} is of the hard family: use generator_for(name) or "
+                             "tfrecords.synthetic_hard.HardSyntheticGenerator")
         self.name, self.scale, self.seed = name, specs.check_scale(scale), int(seed)
         self.spec = specs.spec_for(name)
         self.design = DESIGNS[self.spec.base]
@@ -348,6 +351,9 @@ class BayesReference:
     """
 
     def __init__(self, name: str, seed: int = 0):
+        if specs.is_hard(name):
+            raise ValueError(f"{name!r} is of the hard family: use "
+                             "tfrecords.synthetic_hard.HardBayesReference")
         self.name = name
         self.spec = specs.spec_for(name)
         self.design = DESIGNS[self.spec.base]
@@ -404,17 +410,27 @@ class BayesReference:
         return out
 
 
+def generator_for(name: str, scale: float = 1.0, seed: int = 0) -> "SyntheticGenerator":
+    """The generator of synthetic dataset `name`, easy or hard family."""
+    if specs.is_hard(name):
+        from tfrecords.synthetic_hard import HardSyntheticGenerator
+
+        return HardSyntheticGenerator(name, scale, seed)
+    return SyntheticGenerator(name, scale, seed)
+
+
 def reference_metrics(name: str, labels: Mapping[str, np.ndarray], stats: np.ndarray,
-                      seed: int = 0) -> Dict[str, Any]:
+                      seed: int = 0, reference=None) -> Dict[str, Any]:
     """Metrics of the Bayes reference on one split.
 
     Returns {metric: value} for the fused label (MMSA's names via
     `msa_core.metrics.compute_metrics`), plus "single_modality": {modality: {metric}} for
     the predictor that sees one modality's features only, and for SIMS-like data
-    "unimodal_labels": {modality: {metric}} for the unimodal labels.
+    "unimodal_labels": {modality: {metric}} for the unimodal labels. `reference` (default
+    `BayesReference(name, seed)`) is the predictor scored; the hard family passes its own.
     """
     spec = specs.spec_for(name)
-    ref = BayesReference(name, seed)
+    ref = BayesReference(name, seed) if reference is None else reference
     y = np.asarray(labels["fused"], dtype=np.float64)
 
     def metrics(y_true, y_pred):

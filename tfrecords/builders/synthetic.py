@@ -44,7 +44,7 @@ class SyntheticMSABuilder(MSABuilderBase, skip_registration=True):
     def _split_generators(self, dl_manager):
         del dl_manager  # nothing to download
         config = self.builder_config
-        generator = synthetic.SyntheticGenerator(self.DATASET, config.scale, config.seed)
+        generator = synthetic.generator_for(self.DATASET, config.scale, config.seed)
         self._record(split_sizes=dict(generator.split_sizes), scale=config.scale,
                      seed=config.seed, bayes_reference={})
         return {split: self._generate_examples(generator, split)
@@ -62,7 +62,7 @@ class SyntheticMSABuilder(MSABuilderBase, skip_registration=True):
         # Runs when the split is fully written, before tfds saves the metadata.
         metrics = synthetic.reference_metrics(
             self.DATASET, {k: np.asarray(v) for k, v in labels.items()},
-            np.stack(stats), seed=generator.seed)
+            np.stack(stats), seed=generator.seed, reference=reference)
         bayes = dict(self.dataset_info().bayes_reference or {})
         bayes[split] = metrics
         self._record(bayes_reference=bayes)

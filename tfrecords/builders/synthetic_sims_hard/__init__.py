@@ -1,0 +1,1 @@
+"""Hard synthetic stand-in for CH-SIMS."""
