@@ -253,7 +253,8 @@ def format_summary(settings, cells, report) -> str:
         "cells and every seed). A cell is marked **better** or **worse** only when "
         f"p < {ALPHA} and the interval excludes 0; otherwise n.s. (not shown to differ).",
         "",
-        f"Per-seed numbers: `{RESULTS_FILE}`; runs: `{settings.runs_root}`; figure: "
+        f"Per-seed numbers: `{RESULTS_FILE}`; runs: "
+        f"`{os.path.relpath(settings.runs_root, settings.output_dir)}`; figure: "
         f"`{FIGURE_FILE}`.",
     ]
     fewest = min((len(c["seeds"]) for c in report["comparisons"].values()), default=None)
