@@ -175,14 +175,8 @@ def check_torch_python(path: str):
     return done.stdout.strip(), None
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+# The benchmarks share one parser of counts (this folder is on sys.path when run).
+from train_step import positive_int  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -223,14 +223,8 @@ def export_default_model(export_dir: str, run_dir: str = None, seed: int = 0) ->
     }
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+# The benchmarks share one parser of counts (this folder is on sys.path when run).
+from train_step import positive_int  # noqa: E402
 
 
 def main(argv=None) -> int:
