@@ -38,8 +38,12 @@ def test_gradients_reach_every_trainable_weight(fusion, dataset, readout):
 
 def test_fit_trains_with_the_loss_and_the_weight_schedule():
     # A per-step Dense extractor keeps the traced train step small; the extractors
-    # themselves are covered by the output and gradient tests.
-    config = tiny_config("sims", subtask_weight_decay=0.5, extractor="dense")
+    # themselves are covered by the output and gradient tests. MSE and a fixed seed: with L1
+    # a head's bias gradient is a mean of signs, which for some initialisations is exactly
+    # zero on all three steps (seen in CI, where earlier tests left the global RNG elsewhere).
+    keras.utils.set_random_seed(3)
+    config = tiny_config("sims", subtask_weight_decay=0.5, extractor="dense",
+                         regression_loss="mse")
     model = build_model(config, FEATURE_DIMS, has_unimodal_labels=True)
     features, labels = tiny_batch(batch_size=8, seed=2), tiny_labels(8, seed=2)
     data = tf.data.Dataset.from_tensor_slices((features, labels)).batch(8)
