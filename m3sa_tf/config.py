@@ -33,6 +33,7 @@ EXCITATION_GATES = ("relu", "sigmoid")
 CONTRASTIVE_PAIR_WEIGHTS = ("detached", "full", "none")
 UNIMODAL_HEAD_TRAININGS = ("probe", "auxiliary", "off")
 BEST_EPOCH_MONITORS = ("fused_loss", "loss")
+KEY_MODALITY_RULES = ("fused_label", "own_label")
 REGRESSION_LOSSES = ("l1", "mse", "huber")
 WEIGHT_SCHEDULES = ("constant", "exponential", "linear", "cosine")
 DEFAULT_MODEL = "m3sa"
@@ -41,7 +42,7 @@ DEFAULT_MODEL = "m3sa"
 TRAINING_FIELDS = (
     "batch_size", "learning_rate", "weight_decay", "epochs", "early_stopping_patience",
     "best_epoch_monitor", "key_warmup_epochs", "key_warmup_learning_rate",
-    "gradient_clip_norm", "modality_dropout", "word_vectors", "word_vectors_vocab",
+    "key_modality_rule", "gradient_clip_norm", "modality_dropout", "word_vectors", "word_vectors_vocab",
 )
 
 
@@ -79,7 +80,8 @@ class M3SAConfig:
         fusion: "key" (the paper's key-modality fusion), or the Fig. 8 ablations
             "equal", "early", "late".
         key_modality: "auto" picks the modality whose unimodal head is most accurate on
-            validation data after a warm-up; or a fixed "text", "audio", "vision".
+            validation data after a warm-up (see `key_modality_rule`); or a fixed
+            "text", "audio", "vision".
         modalities: the modalities the model sees (Fig. 5 subsets).
         text_path: "features" (precomputed BERT feature sequences from the data),
             "bert" (a keras-hub BERT backbone inside the model, fed token ids) or
@@ -135,6 +137,14 @@ class M3SAConfig:
         batch_size, learning_rate, weight_decay (AdamW), epochs,
         early_stopping_patience, key_warmup_epochs (epochs of unimodal training before
         an "auto" key modality is chosen), seed, gradient_clip_norm.
+        key_modality_rule: what the warm-up's unimodal heads are scored against when
+            `key_modality="auto"`: "fused_label" (default), the multimodal label, i.e.
+            how much each modality alone says about the sentiment the model must
+            predict (the paper ranks by its unimodal sentiment results, Fig. 5); or
+            "own_label", each modality's own unimodal label where the data has one
+            (SIMS). The two differ only on data with unimodal labels, where "own_label"
+            measures how learnable a modality's label is rather than how informative the
+            modality is; both rankings are recorded in metrics.json (docs/model.md).
         key_warmup_learning_rate: the warm-up's learning rate (None: `learning_rate`).
             1e-3 by default: the warm-up only has to rank the unimodal heads, and at
             MOSI's 5e-5 two epochs left them at chance (validation accuracy text 0.485,
@@ -203,6 +213,7 @@ class M3SAConfig:
     best_epoch_monitor: str = "fused_loss"
     key_warmup_epochs: int = 2
     key_warmup_learning_rate: Optional[float] = 1e-3
+    key_modality_rule: str = "fused_label"
     gradient_clip_norm: Optional[float] = 1.0
     modality_dropout: float = 0.0
     word_vectors: Optional[str] = None
@@ -335,7 +346,7 @@ class M3SAConfig:
         keep = {"dataset", "model", "model_hparams", "modalities", "text_path",
                 "bert_preset", "bert_trainable", "seed"} | set(TRAINING_FIELDS)
         keep |= set(_model_spec(self.model).config_fields)
-        keep -= {"key_warmup_epochs", "key_warmup_learning_rate"}
+        keep -= {"key_warmup_epochs", "key_warmup_learning_rate", "key_modality_rule"}
         return {k: v for k, v in values.items() if k in keep}
 
     def model_dict(self) -> Dict[str, Any]:
@@ -451,6 +462,7 @@ class M3SAConfig:
             ("contrastive_pair_weight", CONTRASTIVE_PAIR_WEIGHTS),
             ("unimodal_head_training", UNIMODAL_HEAD_TRAININGS),
             ("best_epoch_monitor", BEST_EPOCH_MONITORS),
+            ("key_modality_rule", KEY_MODALITY_RULES),
         ):
             choice(name, allowed)
         for name in ("n_scales", "channel_ratio", "fusion_dim", "num_heads", "contrastive_dim",

@@ -203,13 +203,15 @@ def train_and_evaluate(
         if config.uses_key_modality:
             key = config.key_modality
             if key == "auto":
-                key, scores, warm_log, warm_model = key_selection.warm_up_and_choose(
+                key, scores, rankings, warm_log, warm_model = key_selection.warm_up_and_choose(
                     info, eval_sets["valid"], phase_args, write_dir, verbose, _fit_phase
                 )
                 selection.update(
                     warmup_epochs=config.key_warmup_epochs,
                     warmup_learning_rate=config.warmup_learning_rate,
+                    rule=config.key_modality_rule,
                     unimodal_validation_accuracy=scores,
+                    rankings=rankings,
                 )
         selection["key_modality"] = key
 

@@ -62,7 +62,12 @@ def test_auto_key_modality_is_the_best_unimodal_head_on_validation(sims_run):
     assert set(scores) == {"text", "audio", "vision"}
     assert metrics["key_modality"] in scores
     assert scores[metrics["key_modality"]] == max(scores.values())
-    assert metrics["key_modality_selection"]["requested"] == "auto"
+    selection = metrics["key_modality_selection"]
+    assert selection["requested"] == "auto"
+    # The default rule scores every head against the fused label; both rankings kept.
+    assert selection["rule"] == "fused_label"
+    assert selection["rankings"]["fused_label"] == scores
+    assert set(selection["rankings"]["own_label"]) == set(scores)
     # The warm-up trains at its own rate (1e-3 by default), not TINY's 0.01.
     assert metrics["key_modality_selection"]["warmup_learning_rate"] == 1e-3
     assert [r["phase"] for r in metrics["epoch_log"]].count("warmup") == 1
