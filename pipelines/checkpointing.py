@@ -84,6 +84,8 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
             "log": [],
         }
         self._epoch_start = None
+        self._train_start = None
+        self._first_step_seconds = None
 
     # ---------------------------------------------------------------- resume
     @staticmethod
@@ -130,6 +132,16 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
         return True
 
     # ---------------------------------------------------------------- callback
+    def on_train_begin(self, logs=None):
+        self._train_start = time.perf_counter()
+        self._first_step_seconds = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Time from fit's start to the end of its first step: mostly tracing (and
+        # compiling) the training function, which every model build pays once.
+        if self._first_step_seconds is None and self._train_start is not None:
+            self._first_step_seconds = time.perf_counter() - self._train_start
+
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
 
@@ -164,6 +176,10 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
         self.model.save_weights(os.path.join(self.write_dir, state["latest_weights"]))
         state["epochs_done"] = epoch + 1
         record = {"epoch": epoch, "session": self.session, "seconds": seconds}
+        if self._first_step_seconds is not None and not any(
+                r.get("session") == self.session and "first_step_seconds" in r
+                for r in state["log"]):
+            record["first_step_seconds"] = self._first_step_seconds
         record.update({k: float(v) for k, v in logs.items() if _is_number(v)})
         state["log"].append(record)
         write_json_atomic(os.path.join(self.write_dir, STATE_FILE), state)
