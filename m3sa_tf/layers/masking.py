@@ -38,6 +38,24 @@ def apply_mask(sequence, mask):
     return sequence * ops.cast(ops.expand_dims(mask, -1), sequence.dtype)
 
 
+def at_least_one_step(sequence, mask):
+    """(sequence, mask) with one padding step appended when the time axis is empty.
+
+    A batch padded to its longest clip has 0 steps in a modality that every clip of it
+    lacks (a served clip without audio, a small last batch); recurrent layers cannot run
+    over 0 steps, and one masked step changes no output.
+    """
+    import tensorflow as tf
+
+    steps = sequence.shape[1]
+    if steps is not None and steps > 0:
+        return sequence, mask
+    missing = tf.maximum(1 - tf.shape(sequence)[1], 0)
+    sequence = tf.pad(sequence, [[0, 0], [0, missing], [0, 0]])
+    mask = tf.pad(mask, [[0, 0], [0, missing]])
+    return sequence, mask
+
+
 def valid_lengths(mask, dtype="float32"):
     """Number of valid steps per row, [B], as `dtype`."""
     return ops.sum(ops.cast(mask, dtype), axis=1)

@@ -5,6 +5,7 @@ from keras import ops
 
 from m3sa_tf.config import EXTRACTORS
 from m3sa_tf.layers.masking import apply_mask
+from m3sa_tf.layers.fused_lstm import FusedLSTM
 from m3sa_tf.layers.scale_squeeze_excitation import ScaleSqueezeExcitation
 
 
@@ -12,16 +13,22 @@ from m3sa_tf.layers.scale_squeeze_excitation import ScaleSqueezeExcitation
 class MultiScaleBlock(keras.layers.Layer):
     """Extractor, n scales, channel attention over the scales and a 1×1 convolution.
 
-    eq. 1  F^1 = Extractor(U) — an LSTM in the paper; GRU, SimpleRNN or a per-step Dense
-           (Fig. 9) are selectable. The recurrent extractors keep Keras' default
-           activations so that the cuDNN kernel is used on a GPU, and read the padding
-           mask, so that steps past the length never reach the state.
+    eq. 1  F^1 = Extractor(U) — an LSTM in the paper (`FusedLSTM`: Keras' LSTM, run
+           by one fused kernel on a CPU where that is faster); GRU,
+           SimpleRNN or a per-step Dense (Fig. 9) are selectable. The recurrent
+           extractors keep Keras' default activations so that the cuDNN kernel is used
+           on a GPU. They run forward over right-padded sequences, so the padding comes
+           after every valid step and cannot change an output at a valid step; the
+           mask is therefore applied to their outputs (zero past the length) and not
+           inside the time loop, where Keras would select between old and new states at
+           every step for nothing.
     eq. 2  F^{k+1} = Dense(LayerNorm(ReLU(F^k))), k = 1 … n−1.
     eq. 3  F = stack(F^1, …, F^n) ∈ R^{T×d×n}.
     eqs 4–6  squeeze, excitation and scale: `ScaleSqueezeExcitation`.
     eq. 7  X = Conv1×1(M̃). A 1×1 convolution from n channels to one is a learned
-           weighted sum of the n scales plus one bias; it is computed as an einsum
-           (a 2-D convolution costs far more for the same arithmetic). The weights start
+           weighted sum of the n scales plus one bias; with eq. 6 folded in it is
+           X = Σ_k (s_k · w_k) F^k + b, computed scale by scale, so the stack F and the
+           rescaled M̃ ([B, T, d, n] each) are never materialised. The weights start
            at 1/n, the plain average of the scales.
 
     Every output is zero past the sequence's length. With `multi_scale=False` (the
@@ -37,7 +44,8 @@ class MultiScaleBlock(keras.layers.Layer):
 
     Call arguments:
         sequence: float [B, T, D], right-padded.
-        mask: bool [B, T], True at valid steps (a row may be all False).
+        mask: bool [B, T], True at the first `length` steps of each row (right
+            padding, as every input of this library has; a row may be all False).
 
     Returns:
         (X, F^n): two float [B, T, d] tensors, the block's output X (eq. 7) for fusion,
@@ -73,8 +81,8 @@ class MultiScaleBlock(keras.layers.Layer):
         # Inner layers share this layer's dtype policy (mixed precision included).
         policy = self.dtype_policy
         if extractor == "lstm":
-            self.feature_extractor = keras.layers.LSTM(width, return_sequences=True,
-                                                       dtype=policy, name="extractor")
+            self.feature_extractor = FusedLSTM(width, return_sequences=True,
+                                               dtype=policy, name="extractor")
         elif extractor == "gru":
             self.feature_extractor = keras.layers.GRU(width, return_sequences=True,
                                                       dtype=policy, name="extractor")
@@ -120,14 +128,9 @@ class MultiScaleBlock(keras.layers.Layer):
 
     def extract(self, sequence, mask):
         """F^1 (eq. 1), zero past the lengths."""
-        if self.is_recurrent:
-            # A row of length 0 would give the recurrent kernel (cuDNN in particular) an
-            # empty sequence: let it read the first (zero) step and discard the result.
-            first_step = ops.expand_dims(ops.equal(ops.arange(ops.shape(mask)[1]), 0), 0)
-            rnn_mask = ops.logical_or(mask, first_step)
-            features = self.feature_extractor(sequence, mask=rnn_mask)
-        else:
-            features = self.feature_extractor(sequence)
+        # Recurrent or not, the extractor reads the whole padded sequence (see the class
+        # docstring: with right padding the mask is only needed on the outputs).
+        features = self.feature_extractor(sequence)
         return apply_mask(features, mask)
 
     def call(self, sequence, mask, training=False):
@@ -135,14 +138,21 @@ class MultiScaleBlock(keras.layers.Layer):
         scale = self.extract(sequence, mask)
         if not self.multi_scale:
             return scale, scale
+        # eq. 2 acts step by step, so values past the lengths never reach a valid step;
+        # they are zeroed once, on the outputs, instead of after every scale.
         scales = [scale]
         for norm, dense in zip(self.scale_norms, self.scale_denses):
-            scale = apply_mask(dense(norm(ops.relu(scale))), mask)
+            scale = dense(norm(ops.relu(scale)))
             scales.append(scale)
-        stacked = ops.stack(scales, axis=-1)
-        rescaled = self.excitation(stacked, mask)
-        mixed = ops.einsum("btdn,n->btd", rescaled, self.conv_kernel) + self.conv_bias
-        return apply_mask(mixed, mask), scales[-1]
+        # eqs 6–7 without the [B, T, d, n] stack: X = Σ_k (s_k · w_k) F^k + b, i.e. the
+        # 1×1 convolution of the rescaled scales, in one pass over each scale.
+        gates = self.excitation.compute_gates(scales, mask)
+        weights = gates * ops.cast(self.conv_kernel, gates.dtype)[None, :]
+        mixed = scales[0] * weights[:, None, None, 0]
+        for k in range(1, self.n_scales):
+            mixed = mixed + scales[k] * weights[:, None, None, k]
+        mixed = mixed + ops.cast(self.conv_bias, mixed.dtype)
+        return apply_mask(mixed, mask), apply_mask(scales[-1], mask)
 
     def compute_output_shape(self, sequence_shape, mask_shape=None):
         shape = tuple(sequence_shape[:-1]) + (self.hidden_size,)

@@ -79,11 +79,29 @@ class ScaleSqueezeExcitation(keras.layers.Layer):
         count = valid_lengths(mask, "float32")[:, None] * width
         return ops.cast(total / ops.maximum(count, 1.0), scales.dtype)
 
+    def squeeze_scales(self, scales, mask):
+        """z, [B, n], from the n scales as a list of [B, T, d] tensors (the stack is
+        never built). Values past the lengths are ignored: they need not be zero."""
+        weights = ops.cast(mask, "float32")
+        width = ops.cast(ops.shape(scales[0])[2], "float32")
+        count = ops.maximum(valid_lengths(mask, "float32") * width, 1.0)
+        # Sum over the features first: the masked sum is then over [B, T] only.
+        totals = [ops.sum(ops.sum(ops.cast(f, "float32"), axis=2) * weights, axis=1)
+                  for f in scales]
+        return ops.cast(ops.stack(totals, axis=-1) / count[:, None], scales[0].dtype)
+
     def compute_gates(self, scales, mask):
-        """s, [B, n]: the excitation weights of eq. 5."""
-        if not self.built:
-            self.build(tuple(scales.shape))
-        hidden = self.squeeze_to_hidden(self.squeeze(scales, mask))
+        """s, [B, n]: the excitation weights of eq. 5, from the stacked scales
+        [B, T, d, n] or from the list of n [B, T, d] scales."""
+        if isinstance(scales, (list, tuple)):
+            if not self.built:
+                self.build(tuple(scales[0].shape) + (len(scales),))
+            squeezed = self.squeeze_scales(scales, mask)
+        else:
+            if not self.built:
+                self.build(tuple(scales.shape))
+            squeezed = self.squeeze(scales, mask)
+        hidden = self.squeeze_to_hidden(squeezed)
         logits = self.hidden_to_gates(hidden)
         return ops.relu(logits) if self.gate == "relu" else ops.sigmoid(logits)
 

@@ -28,7 +28,7 @@ import tensorflow as tf
 from keras import ops
 
 from m3sa_tf.config import ConfigError, M3SAConfig
-from m3sa_tf.layers.masking import apply_mask, lengths_to_mask
+from m3sa_tf.layers.masking import apply_mask, at_least_one_step, lengths_to_mask
 from m3sa_tf.losses.regression import per_sample_regression_loss
 
 BERT_INPUTS = ("text_token_ids", "text_segment_ids", "text_padding_mask")
@@ -213,7 +213,7 @@ class MultimodalModel(keras.Model):
                     )
                 mask = lengths_to_mask(features[f"{m}_length"], ops.shape(sequence)[1])
                 sequence = apply_mask(sequence, mask)
-            sequences[m], masks[m] = sequence, mask
+            sequences[m], masks[m] = at_least_one_step(sequence, mask)
         return sequences, masks
 
     def _checked_token_ids(self, ids):

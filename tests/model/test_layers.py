@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from m3sa_tf.layers import (EarlyFusion, KeyModalityFusion, MultiScaleBlock,
+from m3sa_tf.layers import (EarlyFusion, KeyModalityFusion, FusedLSTM, MultiScaleBlock,
                             ScaleSqueezeExcitation, SequenceReadout)
 
 SEQUENCE = np.arange(2 * 3 * 2, dtype="float32").reshape(2, 3, 2)
@@ -105,6 +105,55 @@ def test_block_outputs_are_zero_past_the_length_and_for_empty_rows(extractor):
     x, last_scale = (keras.ops.convert_to_numpy(t) for t in block(u * mask[..., None], mask))
     assert np.all(x[1, 3:] == 0.0) and np.all(x[2] == 0.0) and np.all(last_scale[2] == 0.0)
     assert np.all(np.isfinite(x))
+
+
+@pytest.mark.parametrize("input_width, fused", [(3, True), (9, False)])
+def test_fused_lstm_computes_keras_lstm_outputs_and_gradients(input_width, fused):
+    import tensorflow as tf
+
+    x = tf.constant(np.random.default_rng(2).normal(size=(3, 7, input_width)).astype("float32"))
+    reference = keras.layers.LSTM(4, return_sequences=True, return_state=True)
+    layer = FusedLSTM(4, return_sequences=True, return_state=True)
+    reference.build(x.shape)
+    layer.build(x.shape)
+    # Wider than the state: Keras' own loop (faster there); else the fused kernel.
+    assert layer.uses_fused_kernel(input_width) is fused
+    layer.set_weights([w * 3.0 for w in reference.get_weights()])
+    reference.set_weights(layer.get_weights())
+    results = []
+    for lstm in (reference, layer):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y, h, c = lstm(x)
+            loss = tf.reduce_sum(y * tf.range(1.0, 5.0)) + tf.reduce_sum(c)
+        grads = tape.gradient(loss, [x] + lstm.trainable_weights)
+        results.append([y.numpy(), h.numpy(), c.numpy()] + [g.numpy() for g in grads])
+    for got, want in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    # The same variables (names, shapes, order) as Keras' LSTM.
+    assert ([v.path.split("/", 1)[1] for v in layer.weights]
+            == [v.path.split("/", 1)[1] for v in reference.weights])
+    restored = keras.layers.deserialize(keras.layers.serialize(layer))
+    assert isinstance(restored, FusedLSTM) and restored.units == 4
+
+
+@pytest.mark.parametrize("extractor", ["lstm", "gru", "simple_rnn"])
+def test_block_outputs_at_valid_steps_do_not_depend_on_the_padding(extractor):
+    # The recurrences run over the padding (right-padded, forward), so what follows a
+    # row's length, and how much of it there is, must never reach its valid outputs.
+    block = MultiScaleBlock(hidden_size=4, n_scales=3, channel_ratio=1, extractor=extractor)
+    rng = np.random.default_rng(8)
+    u = rng.normal(size=(2, 5, 3)).astype("float32")
+    mask = np.array([[True] * 5, [True, True, False, False, False]])
+    x_short, f_short = block(u * mask[..., None], mask)
+    noisy = np.concatenate([u * mask[..., None] + 9.0 * ~mask[..., None],
+                            rng.normal(size=(2, 4, 3)).astype("float32")], axis=1)
+    long_mask = np.concatenate([mask, np.zeros((2, 4), bool)], axis=1)
+    x_long, f_long = block(noisy, long_mask)
+    for short, long in ((x_short, x_long), (f_short, f_long)):
+        short, long = keras.ops.convert_to_numpy(short), keras.ops.convert_to_numpy(long)
+        np.testing.assert_allclose(long[:, :5], short, rtol=1e-5, atol=1e-6)
+        assert np.all(long[:, 5:] == 0.0)
 
 
 def test_key_fusion_concatenates_cross_and_self_attention_on_the_key_length():

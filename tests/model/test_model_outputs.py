@@ -87,6 +87,23 @@ def test_padding_past_the_lengths_changes_no_output(fusion, readout):
         np.testing.assert_allclose(base[name], padded[name], atol=1e-5, err_msg=name)
 
 
+def test_a_batch_trimmed_to_its_longest_clip_predicts_as_the_padded_one():
+    # What batches padded to their longest clip give the model, down to a modality
+    # that every clip lacks (0 steps).
+    model = build_model(tiny_config(), FEATURE_DIMS, has_unimodal_labels=False)
+    features = tiny_batch()
+    features["audio_length"][:] = 0
+    features["audio"][:] = 0.0
+    trimmed = dict(features)
+    for m in ("text", "audio", "vision"):
+        trimmed[m] = features[m][:, :int(features[f"{m}_length"].max())]
+    assert trimmed["audio"].shape[1] == 0
+    base, short = model(features), model(trimmed)
+    for name in base:
+        assert np.all(np.isfinite(short[name])), name
+        np.testing.assert_allclose(base[name], short[name], atol=1e-5, err_msg=name)
+
+
 def test_garbage_past_the_lengths_is_ignored():
     model = build_model(tiny_config(), FEATURE_DIMS, has_unimodal_labels=False)
     features = tiny_batch()
