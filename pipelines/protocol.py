@@ -41,8 +41,14 @@ def make_optimizer(config: M3SAConfig) -> keras.optimizers.Optimizer:
 
 def compile_model(model: keras.Model, config: M3SAConfig) -> keras.Model:
     """Compiles `model` with `make_optimizer(config)`; the loss is the model's own
-    (`M3SAModel.compute_loss`, eq. 25 or eqs 26–27). Returns the model."""
+    (`M3SAModel.compute_loss`, eq. 25 or eqs 26–27). Returns the model.
+
+    The optimizer's slots are created here, for a built model: a `tf.function` whose
+    first trace creates variables is traced a second time, and Keras' training function
+    otherwise creates them on its first step (that doubled the time to first step)."""
     model.compile(optimizer=make_optimizer(config))
+    if model.built:
+        model.optimizer.build(model.trainable_variables)
     return model
 
 
@@ -96,7 +102,8 @@ def load_data(
     build_if_missing: bool = True,
     splits: Sequence[str] = ("train", "valid", "test"),
 ):
-    """`tfrecords.load_dataset` with the config's global batch size and seed.
+    """`tfrecords.load_dataset` with the config's global batch size, seed and batching
+    (`M3SAConfig.batching`: bucketing applies to "train" only).
 
     The training order then depends on `config.seed` alone, whatever ran before in this
     process: tf.data's shuffle mixes its own seed with TensorFlow's global seed, which
@@ -115,6 +122,8 @@ def load_data(
         shuffle=shuffle,
         shuffle_seed=config.seed,
         keep_ids=keep_ids,
+        bucket_by_length=config.batching == "bucketed",
+        pad_to_max_length=config.batching == "max_length",
         build_if_missing=build_if_missing,
         splits=tuple(splits),
     )
