@@ -57,9 +57,11 @@ def load_dataset(name: str, data_dir: Optional[str] = None, *, scale: float = 1.
             reproducibly.
         deterministic: element order fixed run to run (False lets parallel reads and
             maps reorder for speed).
-        bucket_by_length: group samples of similar length (of the modality with the
-            longest padded sequences) into batches with
-            `tf.data.Dataset.bucket_by_sequence_length`.
+        bucket_by_length: "train" only: group samples of similar length into batches
+            with `tf.data.Dataset.bucket_by_sequence_length` (see `length_key`); the
+            other splits keep their order. With `pad_to_max_length=False` a batch is
+            then padded only to its longest sequence, so the recurrences skip most of
+            the padding.
         pad_to_max_length: pad every batch to the dataset's max lengths (fixed shapes);
             False pads to the longest sequence in the batch.
         keep_ids: add the `id` feature (tf.string).
@@ -112,7 +114,8 @@ def load_dataset(name: str, data_dir: Optional[str] = None, *, scale: float = 1.
                             seed=shuffle_seed, reshuffle_each_iteration=True)
         if repeat and is_train:
             ds = ds.repeat()
-        ds = _batch(ds, info, per_replica_batch, bucket_by_length, pad_to_max_length)
+        ds = _batch(ds, info, per_replica_batch, bucket_by_length and is_train,
+                    pad_to_max_length)
         ds = ds.map(_add_padding_mask, num_parallel_calls=tf.data.AUTOTUNE,
                     deterministic=deterministic)
         ds = ds.prefetch(tf.data.AUTOTUNE)
@@ -190,18 +193,41 @@ def _padded_shapes(info: DatasetInfo, keep_ids: bool, pad_to_max_length: bool, l
     return features, {k: tf.TensorShape([]) for k in labels}
 
 
+LENGTH_KEY_RESOLUTION = 1000
+
+
+def length_key(info: DatasetInfo):
+    """(modalities, fn): the bucketing key of an example, `fn(features) -> int32`.
+
+    The cost of a batch is set by its longest recurrences, and the modalities' time loops
+    run side by side, so the key is the largest *fraction of its padded length* that any
+    of the long modalities fills (those padded to at least half the longest padded
+    length: audio and vision on MOSI, audio alone on SIMS), in 1/1000ths. A batch of
+    small keys is then short in every long modality at once, whether or not their
+    lengths are correlated in the data.
+    """
+    longest = max(info.max_lengths[m] for m in specs.MODALITIES)
+    long_ones = tuple(m for m in specs.MODALITIES if 2 * info.max_lengths[m] >= longest)
+
+    def key(features):
+        fractions = [tf.cast(features[f"{m}_length"], tf.float32) / float(info.max_lengths[m])
+                     for m in long_ones]
+        fraction = tf.reduce_max(tf.stack(fractions))
+        return tf.cast(tf.math.ceil(fraction * LENGTH_KEY_RESOLUTION), tf.int32)
+
+    return long_ones, key
+
+
 def _batch(ds, info, batch_size, bucket_by_length, pad_to_max_length):
     features_spec, labels_spec = ds.element_spec
     shapes = _padded_shapes(info, "id" in features_spec, pad_to_max_length, labels_spec)
     if not bucket_by_length:
         return ds.padded_batch(batch_size, padded_shapes=shapes)
-    # Bucket on the modality with the longest padded sequences: it dominates the cost.
-    key = max(specs.MODALITIES, key=lambda m: info.max_lengths[m])
-    max_length = info.max_lengths[key]
-    boundaries = sorted({max(1, round(max_length * (i + 1) / NUM_BUCKETS))
-                         for i in range(NUM_BUCKETS - 1)})
+    _, key = length_key(info)
+    boundaries = [round(LENGTH_KEY_RESOLUTION * (i + 1) / NUM_BUCKETS) + 1
+                  for i in range(NUM_BUCKETS - 1)]
     return ds.bucket_by_sequence_length(
-        element_length_func=lambda features, labels: features[f"{key}_length"],
+        element_length_func=lambda features, labels: key(features),
         bucket_boundaries=boundaries,
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         padded_shapes=shapes,

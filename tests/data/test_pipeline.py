@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from tfrecords import DatasetInfo, DatasetNotBuiltError, build_dataset, load_dataset
 from tfrecords.build import dataset_path
+from tfrecords.pipeline import length_key
 
 from tests.data.conftest import SCALE
 
@@ -119,15 +120,25 @@ def test_bucketing_groups_similar_lengths_and_keeps_every_sample(
     splits, info = load_dataset("synthetic-mosi", data_dir, scale=SCALE, batch_size=4,
                                 keep_ids=True, bucket_by_length=True,
                                 pad_to_max_length=False, shuffle=False)
-    bucket_width = info.max_lengths["vision"] / 8  # vision has the longest sequences
+    # The key: the largest fraction of its padded length that audio or vision fills
+    # (both are long on MOSI); 8 equal buckets of that fraction.
+    assert length_key(info)[0] == ("audio", "vision")
     ids = []
     for features, _ in splits["train"]:
-        lengths = features["vision_length"].numpy()
-        assert np.floor(lengths.max() / bucket_width) - np.floor(
-            lengths.min() / bucket_width) <= 1
-        assert features["vision"].shape[1] == lengths.max()
+        fractions = np.maximum(features["audio_length"].numpy() / info.max_lengths["audio"],
+                               features["vision_length"].numpy() / info.max_lengths["vision"])
+        keys = np.ceil(fractions.astype("float32") * 1000)
+        buckets = np.searchsorted([126, 251, 376, 501, 626, 751, 876], keys, side="right")
+        assert len(set(buckets)) == 1, fractions
+        for m in ("audio", "vision", "text"):
+            assert features[m].shape[1] == features[f"{m}_length"].numpy().max()
         ids += [i.decode() for i in features["id"].numpy()]
     assert len(ids) == len(set(ids)) == synthetic_mosi.split_sizes["train"]
+    # Only "train" is bucketed: the evaluation splits keep the stored order.
+    unbucketed, _ = load_dataset("synthetic-mosi", data_dir, scale=SCALE, batch_size=4,
+                                 keep_ids=True, shuffle=False, splits=("valid",))
+    for split in ("valid",):
+        assert _ids(splits[split]) == _ids(unbucketed[split])
 
 
 def test_repeat_makes_train_endless(data_dir, synthetic_mosi):
