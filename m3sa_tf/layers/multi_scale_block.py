@@ -135,6 +135,19 @@ class MultiScaleBlock(keras.layers.Layer):
 
     def call(self, sequence, mask, training=False):
         mask = ops.cast(mask, "bool")
+        # Every step past the batch's longest clip is padding in every row: the block
+        # runs over the steps before it and pads its outputs back with zeros, so a batch
+        # padded to the dataset's maximum costs what a trimmed one does.
+        steps = ops.shape(sequence)[1]
+        longest = ops.maximum(ops.max(ops.sum(ops.cast(mask, "int32"), axis=1)), 1)
+        x, last_scale = self._trimmed_call(sequence[:, :longest], mask[:, :longest])
+        padding = [[0, 0], [0, steps - longest], [0, 0]]
+        # The reshape restores the static length (when known) that the slice hid.
+        shape = (-1, steps, self.hidden_size)
+        return (ops.reshape(ops.pad(x, padding), shape),
+                ops.reshape(ops.pad(last_scale, padding), shape))
+
+    def _trimmed_call(self, sequence, mask):
         scale = self.extract(sequence, mask)
         if not self.multi_scale:
             return scale, scale
