@@ -21,6 +21,7 @@ from m3sa_tf import ConfigError, M3SAConfig
 from m3sa_tf import metrics as msa_metrics
 from m3sa_tf.losses import SubtaskWeightScheduler
 from m3sa_tf.models import SERVED_OUTPUTS, build_model
+from m3sa_tf.optimizers import FusedAdamW
 from msa_core.io import default_data_dir, read_json, write_json_atomic
 from pipelines import run_dir as rundir
 from pipelines.checkpointing import ResumableEarlyStopping
@@ -28,11 +29,12 @@ from pipelines.word_vectors import apply_word_vectors
 
 
 def make_optimizer(config: M3SAConfig) -> keras.optimizers.Optimizer:
-    """AdamW with the config's learning rate, weight decay and gradient-norm clipping."""
+    """AdamW with the config's learning rate, weight decay and gradient-norm clipping
+    (`FusedAdamW`: Keras' AdamW, each variable updated by TensorFlow's fused kernel)."""
     kwargs = {}
     if config.gradient_clip_norm is not None:
         kwargs["clipnorm"] = float(config.gradient_clip_norm)
-    return keras.optimizers.AdamW(
+    return FusedAdamW(
         learning_rate=float(config.learning_rate),
         weight_decay=float(config.weight_decay),
         **kwargs,
