@@ -29,6 +29,11 @@ def test_short_training_lowers_the_validation_loss(sims_run):
     fused = [r["val_fused_loss"] for r in main]
     assert metrics["validation"]["loss"] == pytest.approx(min(fused))
     assert metrics["best_epoch"] == 1 + min(range(3), key=lambda i: fused[i])
+    # Each phase's first epoch records its time to first step (tracing included).
+    for phase in ("warmup", "main"):
+        rows = [r for r in metrics["epoch_log"] if r["phase"] == phase]
+        assert 0.0 < rows[0]["first_step_seconds"] < rows[0]["seconds"]
+        assert all("first_step_seconds" not in r for r in rows[1:])
 
 
 def test_run_dir_holds_the_contract_files(sims_run):
@@ -106,7 +111,8 @@ def test_evaluate_cli_reproduces_the_test_metrics(sims_run, data_dir, capsys):
 
 def _numbers(run_dir, metrics):
     """What a run computed: its metrics, its per-epoch losses, its test predictions."""
-    epochs = [{k: v for k, v in row.items() if k != "seconds"} for row in metrics["epoch_log"]]
+    timings = ("seconds", "first_step_seconds")
+    epochs = [{k: v for k, v in row.items() if k not in timings} for row in metrics["epoch_log"]]
     with open(os.path.join(run_dir, "predictions", "test.csv")) as handle:
         predictions = handle.read()
     return metrics["test"], metrics["validation"], epochs, predictions
