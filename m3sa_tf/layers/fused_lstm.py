@@ -19,21 +19,23 @@ class FusedLSTM(keras.layers.LSTM):
 
     When it is used: the TensorFlow backend, no GPU (there cuDNN runs the layer, as
     for `keras.layers.LSTM`), the default activations, no dropout, forward, not
-    unrolled, no mask, float32 (mixed precision takes Keras' path), and inputs at most `fused_max_input_ratio` times as wide as the
-    state. Wide inputs (768-wide BERT features into a 64–128 state) are left to Keras'
-    loop: there the per-step product dominates and the fused kernel's matrix product
-    is slower than oneDNN's (measured on MOSI's text: 27 ms against 59 ms per forward
-    and backward pass at batch 64; audio 43 against 19 ms, vision 103 against 66 ms;
-    benchmarks/results/fused_lstm.json). Otherwise it is Keras' LSTM.
+    unrolled, no mask, float32 (mixed precision takes Keras' path), and a narrow step:
+    input width + units <= `fused_max_width`. The fused kernel multiplies [x_t, h_t] by
+    the stacked kernel with a slower matrix product than oneDNN's, which only pays while
+    that product is small. Forward + backward at batch 64, Keras' loop against the fused
+    kernel (T × input → units): MOSI audio 375 × 5 → 32: 43 vs 19 ms; vision 500 × 20 →
+    64: 103 vs 66 ms; SIMS audio 400 × 33 → 32: 46 vs 27 ms; 400 × 66 → 32: 54 vs 36 ms;
+    but 375 × 128 → 64: 74 vs 120 ms, SIMS vision 55 × 709 → 64: 31 vs 56 ms, MOSI text
+    50 × 768 → 64: 27 vs 59 ms. Otherwise it is Keras' LSTM.
 
     The weights, their names and layout, and the serialised config are those of
-    `keras.layers.LSTM` (plus `fused_max_input_ratio`), so saved weights move freely
+    `keras.layers.LSTM` (plus `fused_max_width`), so saved weights move freely
     between the two.
 
     Args:
         units, and every argument of `keras.layers.LSTM`.
-        fused_max_input_ratio: use the fused kernel while input width <= ratio × units
-            (default 1.0; 0 never uses it).
+        fused_max_width: use the fused kernel while input width + units is at most
+            this (default 128; 0 never uses it).
 
     Input shape: float [B, T, D]. Output shape: [B, T, units] with
     `return_sequences=True`, else [B, units] (plus the states with `return_state`).
@@ -45,9 +47,9 @@ class FusedLSTM(keras.layers.LSTM):
         (2, 6, 4)
     """
 
-    def __init__(self, units, fused_max_input_ratio=1.0, **kwargs):
+    def __init__(self, units, fused_max_width=128, **kwargs):
         super().__init__(units, **kwargs)
-        self.fused_max_input_ratio = float(fused_max_input_ratio)
+        self.fused_max_width = int(fused_max_width)
 
     def uses_fused_kernel(self, input_width):
         """Whether a call on inputs `input_width` wide runs the fused kernel."""
@@ -56,7 +58,7 @@ class FusedLSTM(keras.layers.LSTM):
             keras.backend.backend() == "tensorflow"
             and not _gpu_available()
             and input_width is not None
-            and input_width <= self.fused_max_input_ratio * cell.units
+            and input_width + cell.units <= self.fused_max_width
             and not (self.unroll or self.go_backwards or cell.dropout
                      or cell.recurrent_dropout or not cell.use_bias)
             and cell.activation is keras.activations.tanh
@@ -94,7 +96,7 @@ class FusedLSTM(keras.layers.LSTM):
 
     def get_config(self):
         config = super().get_config()
-        config["fused_max_input_ratio"] = self.fused_max_input_ratio
+        config["fused_max_width"] = self.fused_max_width
         return config
 
 

@@ -113,10 +113,10 @@ def test_fused_lstm_computes_keras_lstm_outputs_and_gradients(input_width, fused
 
     x = tf.constant(np.random.default_rng(2).normal(size=(3, 7, input_width)).astype("float32"))
     reference = keras.layers.LSTM(4, return_sequences=True, return_state=True)
-    layer = FusedLSTM(4, return_sequences=True, return_state=True)
+    layer = FusedLSTM(4, return_sequences=True, return_state=True, fused_max_width=10)
     reference.build(x.shape)
     layer.build(x.shape)
-    # Wider than the state: Keras' own loop (faster there); else the fused kernel.
+    # A wide step (input + units > fused_max_width): Keras' own loop; else the fused kernel.
     assert layer.uses_fused_kernel(input_width) is fused
     layer.set_weights([w * 3.0 for w in reference.get_weights()])
     reference.set_weights(layer.get_weights())
@@ -135,6 +135,7 @@ def test_fused_lstm_computes_keras_lstm_outputs_and_gradients(input_width, fused
             == [v.path.split("/", 1)[1] for v in reference.weights])
     restored = keras.layers.deserialize(keras.layers.serialize(layer))
     assert isinstance(restored, FusedLSTM) and restored.units == 4
+    assert restored.fused_max_width == 10
 
 
 @pytest.mark.parametrize("extractor", ["lstm", "gru", "simple_rnn"])
