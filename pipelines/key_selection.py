@@ -69,31 +69,64 @@ def select_key_modality(
     return choose_key(rankings[rule], modalities), rankings
 
 
+def shares_warmup_graph(config: M3SAConfig, has_unimodal_labels: bool) -> bool:
+    """Whether the main model of `config` can itself be the key-modality warm-up
+    (`M3SALoss.set_key_warmup`): M³SA with a loss that trains the unimodal heads."""
+    return config.model == "m3sa" and (
+        config.resolve_task(bool(has_unimodal_labels)) == "multitask"
+        or config.unimodal_head_training != "off")
+
+
+def continue_after_warmup(model: keras.Model, config: M3SAConfig) -> None:
+    """Turns the warm-up model into the main fit's starting point, as a fresh model with
+    the warm-up's weights would be (the main fit's loss, the optimizer's moments and
+    step count at zero, the main learning rate) while keeping the model's traced
+    training, validation and prediction functions."""
+    model.m3sa_loss.set_key_warmup(False)
+    optimizer = model.optimizer
+    # Adam's moments and the step count start at zero; the learning rate is set after.
+    for variable in optimizer.variables:
+        variable.assign(tf.zeros(variable.shape, variable.dtype))
+    optimizer.learning_rate = float(config.learning_rate)
+
+
 def warm_up_and_choose(info, valid_eval, phase_args, write_dir, verbose, fit_phase):
     """Trains the warm-up model (`fit_phase` is the driver's resumable fit) with the
     provisional key, then the validation ranking. The choice
-    is stored in checkpoints/key_modality.json so that a resumed run keeps it."""
+    is stored in checkpoints/key_modality.json so that a resumed run keeps it.
+
+    Returns (key, scores, rankings, warm-up epoch log, warm-up model, shared): with
+    `shared` True the warm-up model is the main fit's own model (same configuration,
+    in warm-up mode) and can continue as the main model when the key stays the
+    provisional one (`continue_after_warmup`)."""
     config: M3SAConfig = phase_args["config"]
     strategy = phase_args["strategy"]
     provisional = "text" if "text" in config.modalities else config.modalities[0]
     # The heads are ranked by how well they predict, so the warm-up must train them:
-    # it always uses the multi-task loss (eq. 25). Data without unimodal labels
-    # (MOSI, MOSEI) trains them on the fused label, the only label there is; the
-    # contrastive loss of the main fit gives the unimodal heads no gradient at all.
+    # it uses the multi-task loss (eq. 25) with the heads' gradient reaching the
+    # blocks. Data without unimodal labels (MOSI, MOSEI) trains them on the fused
+    # label, the only label there is. Where the main model's loss can be switched to
+    # that (`M3SALoss.set_key_warmup`), the warm-up trains the main model itself, so
+    # that both phases share one traced graph.
+    warm_config = config.replace(learning_rate=config.warmup_learning_rate)
     warm_info = info
     warm_sets = dict(phase_args["datasets"])
-    if not info.has_unimodal_labels:
-        warm_info = dataclasses.replace(info, has_unimodal_labels=True)
-        modalities = tuple(config.modalities)
+    shared = shares_warmup_graph(config, info.has_unimodal_labels)
+    if not shared:
+        if not info.has_unimodal_labels:
+            warm_info = dataclasses.replace(info, has_unimodal_labels=True)
+            modalities = tuple(config.modalities)
 
-        def proxy_labels(features, labels):
-            return features, {**labels, **{m: labels["fused"] for m in modalities}}
+            def proxy_labels(features, labels):
+                return features, {**labels, **{m: labels["fused"] for m in modalities}}
 
-        warm_sets = {split: ds.map(proxy_labels) for split, ds in warm_sets.items()}
-    warm_config = config.replace(task="multitask", learning_rate=config.warmup_learning_rate)
+            warm_sets = {split: ds.map(proxy_labels) for split, ds in warm_sets.items()}
+        warm_config = warm_config.replace(task="multitask")
     warm_model = build_compiled_model(
         warm_config, warm_info, key_modality=provisional, strategy=strategy
     )
+    if shared:
+        warm_model.m3sa_loss.set_key_warmup(True)
     warm_args = dict(phase_args, config=warm_config, datasets=warm_sets)
     checkpoint = fit_phase(
         name="warmup", model=warm_model, epochs=config.key_warmup_epochs, patience=None,
@@ -119,4 +152,4 @@ def warm_up_and_choose(info, valid_eval, phase_args, write_dir, verbose, fit_pha
     rundir.say(verbose, f"key modality: {key} (validation accuracy of the unimodal heads "
                f"against {against}: " + ", ".join(f"{m} {v:.4f}" for m, v in scores.items())
                + ")")
-    return key, scores, rankings, checkpoint.log, warm_model
+    return key, scores, rankings, checkpoint.log, warm_model, shared and key == provisional

@@ -6,8 +6,10 @@ a list of seeds.
 1. load (on first use, build) the dataset; the batch size is global;
 2. M³SA with key fusion and key modality "auto": train a warm-up model for
    `config.key_warmup_epochs` epochs, rank the unimodal heads on VALIDATION data and
-   keep the best (`pipelines.key_selection`), build the real model with that key and
-   copy every matching weight from the warm-up model; other models skip this step;
+   keep the best (`pipelines.key_selection`). When that is the provisional key, the
+   warm-up model continues as the main model (one traced graph for both phases);
+   otherwise the model is built with the chosen key and every matching weight is
+   copied from the warm-up model. Other models skip this step;
 3. fit with early stopping on the validation loss named by `config.best_epoch_monitor`
    (the fused head's by default; patience `config.early_stopping_patience`),
    a checkpoint each epoch (a rerun resumes after the last finished epoch), TensorBoard
@@ -200,10 +202,12 @@ def train_and_evaluate(
         selection: Dict[str, Any] = {"requested": config.key_modality}
         warm_log: List[dict] = []
         key = None
+        warm_model, continue_warm_model = None, False
         if config.uses_key_modality:
             key = config.key_modality
             if key == "auto":
-                key, scores, rankings, warm_log, warm_model = key_selection.warm_up_and_choose(
+                (key, scores, rankings, warm_log, warm_model,
+                 continue_warm_model) = key_selection.warm_up_and_choose(
                     info, eval_sets["valid"], phase_args, write_dir, verbose, _fit_phase
                 )
                 selection.update(
@@ -216,13 +220,22 @@ def train_and_evaluate(
         selection["key_modality"] = key
 
         # ---- main fit
-        model = build_compiled_model(config, info, key_modality=key, strategy=strategy)
-        if config.uses_key_modality and config.key_modality == "auto":
+        if continue_warm_model:
+            # The key stayed the provisional one: the warm-up model is the main model
+            # (same layers, the warm-up's weights) and keeps its traced functions.
+            model = warm_model
             with strategy.scope():
-                selection["copied_layers"] = list(
-                    copy_matching_weights(warm_model, model)
-                )
-            del warm_model
+                key_selection.continue_after_warmup(model, config)
+            selection["main_fit_start"] = "warm-up model continued"
+        else:
+            model = build_compiled_model(config, info, key_modality=key, strategy=strategy)
+            if warm_model is not None:
+                with strategy.scope():
+                    selection["copied_layers"] = list(
+                        copy_matching_weights(warm_model, model)
+                    )
+                selection["main_fit_start"] = "rebuilt with the chosen key"
+        del warm_model
         checkpoint = _fit_phase(
             name="main", model=model, epochs=config.epochs,
             patience=config.early_stopping_patience, extra_callbacks=extra_callbacks,

@@ -41,6 +41,12 @@ class M3SALoss(keras.losses.Loss):
     `initial × factor` by `set_weight_factor` — the paper's "dynamic weight decay",
     driven each epoch by `SubtaskWeightScheduler`.
 
+    Key-modality warm-up (§III-B): `set_key_warmup(True)` turns the same loss into the
+    warm-up's eq. 25 — the pair weights are held at 0 and `head_gradient` (the fraction
+    of the unimodal heads' gradient that reaches the blocks, read by the model) becomes
+    1 — so that the warm-up and the main fit train one model with one traced training
+    function. Outside the warm-up, `head_gradient` is 0 for probe heads and 1 otherwise.
+
     Args:
         config: an `M3SAConfig` (or its dict).
         has_unimodal_labels: whether the data carries y_T, y_A, y_V.
@@ -81,6 +87,33 @@ class M3SALoss(keras.losses.Loss):
                                 name=f"subtask_weight_{key}")
             for key, value in self.initial_weights.items()
         }
+        self.key_warmup = False
+        self._factor = 1.0
+        self.head_gradient = keras.Variable(self._head_gradient_value(), trainable=False,
+                                            dtype="float32", name="head_gradient")
+
+    @property
+    def supports_key_warmup(self):
+        """Whether `set_key_warmup` can express the warm-up: the unimodal heads must be
+        trained by this loss (every task but "off" heads)."""
+        return self.trains_unimodal_heads
+
+    def _head_gradient_value(self):
+        probe = self.task != "multitask" and self.config.unimodal_head_training == "probe"
+        return 0.0 if probe and not self.key_warmup else 1.0
+
+    def set_key_warmup(self, active):
+        """Enters (True) or leaves (False) the key-modality warm-up: eq. 25 over the
+        fused and unimodal heads, the heads' gradient reaching the blocks, no pair
+        terms. The subtask weights keep the current epoch's factor."""
+        if active and not self.supports_key_warmup:
+            raise ValueError(
+                "this loss does not train the unimodal heads "
+                f"(unimodal_head_training={self.config.unimodal_head_training!r}), so it "
+                "cannot serve as the key-modality warm-up")
+        self.key_warmup = bool(active)
+        self.head_gradient.assign(self._head_gradient_value())
+        self.set_weight_factor(self._factor)
 
     @property
     def trains_unimodal_heads(self):
@@ -93,9 +126,12 @@ class M3SALoss(keras.losses.Loss):
         return tuple(p for p in PAIRS if set(p.split("_")) <= present)
 
     def set_weight_factor(self, factor):
-        """Sets every decaying subtask weight to its initial value × `factor`."""
+        """Sets every decaying subtask weight to its initial value × `factor` (the pair
+        weights to 0 during the key-modality warm-up)."""
+        self._factor = float(factor)
         for key, variable in self.subtask_weights.items():
-            variable.assign(self.initial_weights[key] * float(factor))
+            paused = self.key_warmup and key not in self.config.modalities
+            variable.assign(0.0 if paused else self.initial_weights[key] * self._factor)
 
     def call(self, y_true, y_pred):
         if "fused" not in y_true or "fused" not in y_pred:

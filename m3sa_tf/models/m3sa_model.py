@@ -17,6 +17,13 @@ from m3sa_tf.models.registry import ModelSpec
 
 
 
+def scale_gradient(x, fraction):
+    """`x` in the forward pass, `fraction` × the incoming gradient in the backward pass
+    (exactly `x` and exactly stopped or passed when `fraction` is 0 or 1)."""
+    stopped = ops.stop_gradient(x)
+    return stopped + ops.cast(fraction, x.dtype) * (x - stopped)
+
+
 def provisional_key(config, key_modality=None):
     """The key modality the model is built with: `key_modality`, else the config's;
     "auto" becomes "text" (or the first configured modality when text is absent) until
@@ -129,14 +136,15 @@ class M3SAModel(MultimodalModel):
             return outputs
 
         high_level = {}
-        probe_heads = (self.task != "multitask"
+        probe_heads = (training and self.task != "multitask"
                        and config.unimodal_head_training == "probe")
         for m in self.modalities:
             x_m, last_scale = self.blocks[m](sequences[m], masks[m], training=training)
             high_level[m] = x_m
             if probe_heads:
-                # The heads learn from F^n without changing what eq. 27 trains.
-                last_scale = ops.stop_gradient(last_scale)
+                # Probe heads learn from F^n without changing what eq. 27 trains; the
+                # key-modality warm-up lets their gradient through (M3SALoss).
+                last_scale = scale_gradient(last_scale, self.m3sa_loss.head_gradient)
             outputs[m] = self.heads[m](last_scale, masks[m], training=training)
         if config.fusion == "late":
             fused = self.fusion(high_level, masks)
