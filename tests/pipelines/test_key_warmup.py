@@ -42,14 +42,16 @@ def _run(name, data_dir, run_dir, monkeypatch, chosen):
         return checkpoint
 
     monkeypatch.setattr(training, "_fit_phase", fit_and_count)
-    config = M3SAConfig.for_dataset(name, **TINY)
+    config = M3SAConfig.for_dataset(name, **{**TINY, "epochs": 2})
     metrics = training.train_and_evaluate(config, data_dir, run_dir, scale=SCALE, verbose=0)
     return metrics, phase_traces, traces
 
 
-@pytest.mark.parametrize("name", ["synthetic-mosi", "synthetic-sims"])
 def test_keeping_the_provisional_key_continues_the_warm_up_model_without_retracing(
-        name, data_dir, tmp_path, monkeypatch):
+        data_dir, tmp_path, monkeypatch):
+    # MOSI: the harder case, where the warm-up (eq. 25 on the fused label) and the main
+    # fit (eqs 26-27) differ in loss; on SIMS both phases train eq. 25 anyway.
+    name = "synthetic-mosi"
     metrics, phase_traces, traces = _run(name, data_dir, str(tmp_path / "run"),
                                          monkeypatch, chosen="text")
     assert metrics["key_modality"] == "text"
@@ -58,10 +60,8 @@ def test_keeping_the_provisional_key_continues_the_warm_up_model_without_retraci
     assert phase_traces["main"] == 0   # the warm-up's traced function trains the main fit
     assert len(set(traces)) == 1       # one model built
     main = [r for r in metrics["epoch_log"] if r["phase"] == "main"]
-    assert [r["epoch"] for r in main] == [0, 1, 2]
-    # The main fit's loss has its contrastive terms back on MOSI (held at 0 in the warm-up).
-    if name == "synthetic-mosi":
-        assert metrics["task"] == "contrastive"
+    assert [r["epoch"] for r in main] == [0, 1]
+    assert metrics["task"] == "contrastive"
 
 
 def test_another_key_rebuilds_the_model_and_copies_the_warm_up_weights(
