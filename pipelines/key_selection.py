@@ -25,6 +25,8 @@ import tensorflow as tf
 
 from m3sa_tf import ConfigError, M3SAConfig
 from m3sa_tf import metrics as msa_metrics
+from m3sa_tf.losses import M3SALoss
+from m3sa_tf.models import provisional_key
 from msa_core.io import write_json_atomic
 from pipelines import run_dir as rundir
 from pipelines.protocol import build_compiled_model, predict_dataset, unimodal_scores
@@ -72,9 +74,8 @@ def select_key_modality(
 def shares_warmup_graph(config: M3SAConfig, has_unimodal_labels: bool) -> bool:
     """Whether the main model of `config` can itself be the key-modality warm-up
     (`M3SALoss.set_key_warmup`): M³SA with a loss that trains the unimodal heads."""
-    return config.model == "m3sa" and (
-        config.resolve_task(bool(has_unimodal_labels)) == "multitask"
-        or config.unimodal_head_training != "off")
+    return config.model == "m3sa" and M3SALoss.heads_are_trained(
+        config, config.resolve_task(bool(has_unimodal_labels)))
 
 
 def continue_after_warmup(model: keras.Model, config: M3SAConfig) -> None:
@@ -101,7 +102,7 @@ def warm_up_and_choose(info, valid_eval, phase_args, write_dir, verbose, fit_pha
     provisional one (`continue_after_warmup`)."""
     config: M3SAConfig = phase_args["config"]
     strategy = phase_args["strategy"]
-    provisional = "text" if "text" in config.modalities else config.modalities[0]
+    provisional = provisional_key(config)
     # The heads are ranked by how well they predict, so the warm-up must train them:
     # it uses the multi-task loss (eq. 25) with the heads' gradient reaching the
     # blocks. Data without unimodal labels (MOSI, MOSEI) trains them on the fused

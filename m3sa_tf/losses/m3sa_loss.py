@@ -117,7 +117,13 @@ class M3SALoss(keras.losses.Loss):
 
     @property
     def trains_unimodal_heads(self):
-        return self.task == "multitask" or self.config.unimodal_head_training != "off"
+        return self.heads_are_trained(self.config, self.task)
+
+    @staticmethod
+    def heads_are_trained(config, task):
+        """Whether the loss of `task` under `config` trains the unimodal heads (which
+        also makes it able to serve as the key-modality warm-up)."""
+        return task == "multitask" or config.unimodal_head_training != "off"
 
     @property
     def pairs(self):
