@@ -26,6 +26,7 @@ from msa_core.io import read_json
 EXTRACTORS = ("lstm", "gru", "simple_rnn", "dense")
 READOUTS = ("last", "mean", "max", "attention")
 FUSIONS = ("key", "equal", "early", "late")
+FUSION_GATES = ("none", "null", "sigmoid")
 KEY_MODALITIES = ("auto",) + MODALITIES
 TEXT_PATHS = ("features", "bert", "embedding")
 TASKS = ("auto", "multitask", "contrastive", "fused_only")
@@ -81,6 +82,10 @@ class M3SAConfig:
         dropout: dropout rate (Table I: 0.4 MOSI, 0.3 SIMS).
         fusion: "key" (the paper's key-modality fusion), or the Fig. 8 ablations
             "equal", "early", "late".
+        fusion_gate: how key-modality fusion may discount, clip by clip, a modality
+            that does not fit the key: "none" (the paper's eqs 18–22), "null" (each
+            cross-attention also sees a learned null step) or "sigmoid" (a per-clip gate
+            on each cross-attended part); `KeyModalityFusion`, docs/model.md §6.
         key_modality: "auto" picks the modality whose unimodal head is most accurate on
             validation data after a warm-up (see `key_modality_rule`); or a fixed
             "text", "audio", "vision".
@@ -187,6 +192,7 @@ class M3SAConfig:
     num_heads: int = 4
     dropout: float = 0.4
     fusion: str = "key"
+    fusion_gate: str = "none"
     key_modality: str = "auto"
     modalities: Tuple[str, ...] = MODALITIES
     text_path: str = "features"
@@ -464,6 +470,7 @@ class M3SAConfig:
             ("extractor", EXTRACTORS),
             ("readout", READOUTS),
             ("fusion", FUSIONS),
+            ("fusion_gate", FUSION_GATES),
             ("key_modality", KEY_MODALITIES),
             ("text_path", TEXT_PATHS),
             ("task", TASKS),
@@ -477,6 +484,11 @@ class M3SAConfig:
             ("batching", BATCHINGS),
         ):
             choice(name, allowed)
+        if self.fusion_gate != "none" and (self.model != DEFAULT_MODEL or self.fusion != "key"):
+            raise ConfigError(
+                f"fusion_gate={self.fusion_gate!r} gates M³SA's key-modality fusion; it "
+                f"needs model='m3sa' and fusion='key' (got model={self.model!r}, "
+                f"fusion={self.fusion!r})")
         for name in ("n_scales", "channel_ratio", "fusion_dim", "num_heads", "contrastive_dim",
                      "batch_size", "epochs", "head_hidden_size"):
             positive(name, integer=True)

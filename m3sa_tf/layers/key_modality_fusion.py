@@ -3,7 +3,8 @@
 import keras
 from keras import ops
 
-from m3sa_tf.layers.masking import apply_mask
+from m3sa_tf.config import FUSION_GATES
+from m3sa_tf.layers.masking import apply_mask, masked_mean
 from m3sa_tf.layers.sequence_readout import SequenceReadout
 
 STRATEGIES = ("key", "equal")
@@ -37,6 +38,19 @@ class KeyModalityFusion(keras.layers.Layer):
     cross-attention: the softmax never sees an empty row, so no NaN can appear, and the
     result is the same however much padding there is.
 
+    gate (strategy="key" only; the paper has none, "none" is its method): how a clip can
+    discount a modality that does not fit the key. In eqs 18–22 every key step must
+    spread its whole attention over the other modality's steps, so a modality that
+    contradicts the key in this clip still enters X_f at full weight.
+      "null": every cross-attention also sees one learned null step (its key and value
+        are trainable vectors, always valid). A key step that finds nothing in the other
+        modality that agrees with it can put its attention there; the output is then
+        the null step's value, the same for every clip. A modality with no valid step
+        attends to the null step only (instead of being zeroed).
+      "sigmoid": X_βα is multiplied by g = sigmoid(w·[x̄_β, x̄_βα, x̄_β ⊙ x̄_βα] + b), one
+        gate per clip and modality, from the masked means over the key's steps of the
+        projected key and of the cross-attention output.
+
     Args:
         modalities: the modalities, in the order of the concatenation.
         key_modality: β (used by strategy="key").
@@ -45,6 +59,7 @@ class KeyModalityFusion(keras.layers.Layer):
         dropout: dropout on the attention probabilities.
         strategy: "key" or "equal".
         readout: pooling for strategy="equal".
+        gate: "none", "null" or "sigmoid" (see above).
         seed: seed of the attention dropout.
 
     Call arguments:
@@ -66,7 +81,7 @@ class KeyModalityFusion(keras.layers.Layer):
     """
 
     def __init__(self, modalities, key_modality, fusion_dim=128, num_heads=4, dropout=0.0,
-                 strategy="key", readout="last", seed=None, **kwargs):
+                 strategy="key", readout="last", gate="none", seed=None, **kwargs):
         super().__init__(**kwargs)
         self.modalities = tuple(modalities)
         if strategy not in STRATEGIES:
@@ -75,6 +90,11 @@ class KeyModalityFusion(keras.layers.Layer):
             raise ValueError(
                 f"key_modality={key_modality!r} is not among the modalities {list(self.modalities)}"
             )
+        if gate not in FUSION_GATES:
+            raise ValueError(f"gate={gate!r} is not one of {list(FUSION_GATES)}")
+        if gate != "none" and strategy != "key":
+            raise ValueError(f"gate={gate!r} needs strategy='key', got {strategy!r}")
+        self.gate = gate
         self.key_modality = key_modality
         self.fusion_dim = int(fusion_dim)
         self.num_heads = int(num_heads)
@@ -97,6 +117,11 @@ class KeyModalityFusion(keras.layers.Layer):
                             for m in self.modalities}
         self.attentions = {}
         self.readouts = {}
+        self.gates = {}
+        if gate == "sigmoid":
+            self.gates = {m: keras.layers.Dense(1, activation="sigmoid", dtype=policy,
+                                                name=f"gate_{m}")
+                          for m in self.others}
         if strategy == "key":
             self.attentions[key_modality] = attention("self_attention", 0)
             for i, m in enumerate(self.others):
@@ -123,6 +148,20 @@ class KeyModalityFusion(keras.layers.Layer):
             attention.build(projected, projected)
         for readout in self.readouts.values():
             readout.build(projected)
+        for gate in self.gates.values():
+            gate.build((None, 3 * self.fusion_dim))
+        if self.gate == "null":
+            # Drawn like the projected steps they sit beside (about unit scale).
+            self.null_keys = {
+                m: self.add_weight(shape=(self.fusion_dim,), name=f"null_key_{m}",
+                                   initializer=keras.initializers.RandomNormal(
+                                       stddev=1.0, seed=None if self.seed is None
+                                       else self.seed + 50 + i))
+                for i, m in enumerate(self.others)}
+            self.null_values = {
+                m: self.add_weight(shape=(self.fusion_dim,), name=f"null_value_{m}",
+                                   initializer="zeros")
+                for m in self.others}
 
     def call(self, sequences, masks, training=False):
         masks = {m: ops.cast(masks[m], "bool") for m in self.modalities}
@@ -142,18 +181,46 @@ class KeyModalityFusion(keras.layers.Layer):
         key_mask = masks[key]
         parts = []
         for m in self.others:
-            crossed = self.attentions[m](
-                projected[key], projected[m],
-                attention_mask=_attention_mask(key_mask, masks[m]), training=training,
-            )
-            # No valid key/value step at all: this cross-attention contributes nothing.
-            has_keys = ops.cast(ops.any(masks[m], axis=1), crossed.dtype)[:, None, None]
-            parts.append(crossed * has_keys)
+            if self.gate == "null":
+                crossed = self._attend_with_null(m, projected[key], projected[m],
+                                                 key_mask, masks[m], training)
+            else:
+                crossed = self.attentions[m](
+                    projected[key], projected[m],
+                    attention_mask=_attention_mask(key_mask, masks[m]), training=training,
+                )
+                # No valid key/value step at all: this cross-attention contributes nothing.
+                has_keys = ops.cast(ops.any(masks[m], axis=1), crossed.dtype)[:, None, None]
+                crossed = crossed * has_keys
+            if self.gate == "sigmoid":
+                pooled_key = masked_mean(projected[key], key_mask)
+                pooled_cross = masked_mean(crossed, key_mask)
+                weight = self.gates[m](ops.concatenate(
+                    [pooled_key, pooled_cross, pooled_key * pooled_cross], axis=-1))
+                crossed = crossed * weight[:, None, :]
+            parts.append(crossed)
         parts.append(self.attentions[key](
             projected[key], projected[key],
             attention_mask=_attention_mask(key_mask, key_mask), training=training,
         ))
         return apply_mask(ops.concatenate(parts, axis=-1), key_mask)
+
+    def _attend_with_null(self, m, query, value, query_mask, value_mask, training):
+        """Cross-attention of the key onto [null step; modality m's steps]."""
+        batch = ops.shape(value)[0]
+
+        def leading(vector):
+            step = ops.cast(ops.reshape(vector, (1, 1, self.fusion_dim)), value.dtype)
+            return ops.tile(step, (batch, 1, 1))
+
+        # Separate key and value tensors: the null step's key decides when it is chosen,
+        # its value what is returned then.
+        keys = ops.concatenate([leading(self.null_keys[m]), value], axis=1)
+        values = ops.concatenate([leading(self.null_values[m]), value], axis=1)
+        mask = ops.concatenate([ops.ones((batch, 1), dtype="bool"), value_mask], axis=1)
+        return self.attentions[m](query, values, key=keys,
+                                  attention_mask=_attention_mask(query_mask, mask),
+                                  training=training)
 
     def compute_output_shape(self, sequences_shape, masks_shape=None):
         if self.strategy == "equal":
@@ -167,6 +234,6 @@ class KeyModalityFusion(keras.layers.Layer):
         config.update(
             modalities=list(self.modalities), key_modality=self.key_modality,
             fusion_dim=self.fusion_dim, num_heads=self.num_heads, dropout=self.dropout,
-            strategy=self.strategy, readout=self.readout_mode, seed=self.seed,
+            strategy=self.strategy, readout=self.readout_mode, gate=self.gate, seed=self.seed,
         )
         return config

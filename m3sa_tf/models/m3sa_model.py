@@ -119,7 +119,8 @@ class M3SAModel(MultimodalModel):
                 self.fusion = KeyModalityFusion(
                     self.modalities, self.key_modality, fusion_dim=config.fusion_dim,
                     num_heads=config.num_heads, dropout=config.dropout,
-                    strategy=config.fusion, readout=config.readout, seed=seed + 100,
+                    strategy=config.fusion, readout=config.readout,
+                    gate=config.fusion_gate, seed=seed + 100,
                     **self.sublayer_kwargs("fusion"),
                 )
         self.fused_head = head("head_fused", 0)
