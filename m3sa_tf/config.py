@@ -26,7 +26,7 @@ from msa_core.io import read_json
 EXTRACTORS = ("lstm", "gru", "simple_rnn", "dense")
 READOUTS = ("last", "mean", "max", "attention")
 FUSIONS = ("key", "equal", "early", "late")
-FUSION_GATES = ("none", "null", "sigmoid")
+FUSION_GATES = ("none", "null_step", "sigmoid")
 KEY_MODALITIES = ("auto",) + MODALITIES
 TEXT_PATHS = ("features", "bert", "embedding")
 TASKS = ("auto", "multitask", "contrastive", "fused_only")
@@ -83,7 +83,7 @@ class M3SAConfig:
         fusion: "key" (the paper's key-modality fusion), or the Fig. 8 ablations
             "equal", "early", "late".
         fusion_gate: how key-modality fusion may discount, clip by clip, a modality
-            that does not fit the key: "none" (the paper's eqs 18–22), "null" (each
+            that does not fit the key: "none" (the paper's eqs 18–22), "null_step" (each
             cross-attention also sees a learned null step) or "sigmoid" (a per-clip gate
             on each cross-attended part); `KeyModalityFusion`, docs/model.md §6.
         key_modality: "auto" picks the modality whose unimodal head is most accurate on

@@ -42,7 +42,7 @@ class KeyModalityFusion(keras.layers.Layer):
     discount a modality that does not fit the key. In eqs 18–22 every key step must
     spread its whole attention over the other modality's steps, so a modality that
     contradicts the key in this clip still enters X_f at full weight.
-      "null": every cross-attention also sees one learned null step (its key and value
+      "null_step": every cross-attention also sees one learned null step (its key and value
         are trainable vectors, always valid). A key step that finds nothing in the other
         modality that agrees with it can put its attention there; the output is then
         the null step's value, the same for every clip. A modality with no valid step
@@ -59,7 +59,7 @@ class KeyModalityFusion(keras.layers.Layer):
         dropout: dropout on the attention probabilities.
         strategy: "key" or "equal".
         readout: pooling for strategy="equal".
-        gate: "none", "null" or "sigmoid" (see above).
+        gate: "none", "null_step" or "sigmoid" (see above).
         seed: seed of the attention dropout.
 
     Call arguments:
@@ -150,7 +150,7 @@ class KeyModalityFusion(keras.layers.Layer):
             readout.build(projected)
         for gate in self.gates.values():
             gate.build((None, 3 * self.fusion_dim))
-        if self.gate == "null":
+        if self.gate == "null_step":
             # Drawn like the projected steps they sit beside (about unit scale).
             self.null_keys = {
                 m: self.add_weight(shape=(self.fusion_dim,), name=f"null_key_{m}",
@@ -181,7 +181,7 @@ class KeyModalityFusion(keras.layers.Layer):
         key_mask = masks[key]
         parts = []
         for m in self.others:
-            if self.gate == "null":
+            if self.gate == "null_step":
                 crossed = self._attend_with_null(m, projected[key], projected[m],
                                                  key_mask, masks[m], training)
             else:
