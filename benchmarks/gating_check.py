@@ -19,6 +19,14 @@ On the hard synthetic family a modality is, clip by clip, present, absent or fli
 model that weighs each clip's modalities by how reliable they look moves less when one
 of them is swapped for another clip's than a model that averages them with fixed
 weights. Means ± std over each group's runs are written to the JSON and printed.
+
+With `--references DATASET` (a hard synthetic dataset, at the runs' `--scale` and
+`--data-seed`), two predictors that need no training run are measured under the same
+conditions on the same test clips: the Bayes reference (the exact posterior mean; it
+knows each modality may be absent or flipped, so it shows how far the ideal predictor
+discounts a swapped-in modality) and the ridge on pooled means (a fixed linear
+weighting: how much a model that never gates moves). Their donors are drawn with numpy
+(`--seed`), not the models' tf derangement, so the figures compare as averages.
 """
 
 from __future__ import annotations
@@ -81,6 +89,59 @@ def check_run(run_dir: str, data_dir=None) -> Dict[str, Dict[str, float]]:
     return out
 
 
+def reference_shifts(dataset: str, scale: float, data_seed: int, seed: int = 0):
+    """{"Bayes": {...}, "ridge on pooled means": {...}}: `check_run`'s record for the
+    two references on the test split of a hard synthetic dataset."""
+    from hard_data_reference import ALPHAS, masked_means, ridge
+
+    from msa_core.constants import dataset_family
+    from msa_core.metrics import compute_metrics
+    from tfrecords import specs
+    from tfrecords.synthetic import generator_for
+
+    generator = generator_for(dataset, scale=scale, seed=data_seed)
+    bayes = generator.bayes_reference()
+    family = dataset_family(dataset)
+    examples = {split: list(generator.examples(split)) for split in ("train", "valid", "test")}
+    (x_tr, y_tr), (x_va, y_va) = masked_means(examples["train"]), masked_means(examples["valid"])
+    alpha = min(ALPHAS, key=lambda a: np.mean(np.abs(ridge(x_tr, y_tr, a)(x_va) - y_va)))
+    linear = ridge(x_tr, y_tr, alpha)
+    predictors = {
+        "Bayes": lambda rows: bayes.posterior_means(
+            np.stack([bayes.statistics(e) for e in rows]))["fused"],
+        "ridge on pooled means": lambda rows: linear(masked_means(rows)[0]),
+    }
+    test = examples["test"]
+    labels = np.array([float(e["labels"]["fused"]) for e in test])
+    rng = np.random.default_rng(seed)
+    n = len(test)
+    donors = (np.arange(n) + rng.integers(1, n, size=n)) % n  # never the clip itself
+    # A modality's own arrays: the text is its features and its token ids.
+    own = {m: [m] + (["text_token_ids", "text_segment_ids"] if m == "text" else [])
+           for m in specs.MODALITIES}
+    conditions = {"clean": test}
+    for m in specs.MODALITIES:
+        conditions[f"corrupted:{m}"] = [
+            dict(e, **{k: test[d][k] for k in own[m]}) for e, d in zip(test, donors)]
+        conditions[f"missing:{m}"] = [
+            dict(e, **{k: np.asarray(e[k])[:0] for k in own[m]}) for e in test]
+    headline = HEADLINE[family]
+    out = {}
+    for name, predict in predictors.items():
+        predictions = {c: np.asarray(predict(rows), np.float64)
+                       for c, rows in conditions.items()}
+        clean = predictions["clean"]
+        spread = float(np.std(clean)) or 1.0
+        record = {"clean": {"accuracy": float(compute_metrics(family, labels, clean)[headline])}}
+        for c in list(conditions)[1:]:
+            shift = float(np.mean(np.abs(predictions[c] - clean)))
+            record[c] = {"shift": shift, "relative_shift": shift / spread,
+                         "accuracy": float(compute_metrics(family, labels,
+                                                           predictions[c])[headline])}
+        out[name] = record
+    return out
+
+
 def summarise(per_run: List[Dict[str, Dict[str, float]]]) -> Dict[str, Dict[str, dict]]:
     summary = {}
     for condition in per_run[0]:
@@ -125,6 +186,14 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument("--group", action="append", type=parse_group, required=True,
                         help="NAME=GLOB of finished run directories (repeatable)")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--references", default=None, metavar="DATASET",
+                        help="also measure the Bayes reference and the ridge on pooled "
+                             "means on this hard synthetic dataset's test split")
+    parser.add_argument("--scale", type=float, default=None,
+                        help="the references' data scale (default: the first run's)")
+    parser.add_argument("--data-seed", type=int, default=None,
+                        help="the references' generator seed (default: the first run's)")
+    parser.add_argument("--seed", type=int, default=0, help="the references' donor draw")
     parser.add_argument("--output", default=RESULTS)
     args = parser.parse_args(argv)
     started = time.time()
@@ -133,6 +202,16 @@ def main(argv: List[str] = None) -> int:
         per_run = [check_run(r, args.data_dir) for r in runs]
         groups[name] = {"runs": runs, "per_run": per_run, "summary": summarise(per_run)}
         print(f"{name}: {len(runs)} runs checked", flush=True)
+    if args.references:
+        with open(os.path.join(args.group[0][1][0], "metrics.json")) as handle:
+            first = json.load(handle)
+        scale = first["scale"] if args.scale is None else args.scale
+        data_seed = first["data_seed"] if args.data_seed is None else args.data_seed
+        for name, record in reference_shifts(args.references, scale, data_seed,
+                                             args.seed).items():
+            groups[name] = {"runs": [f"{args.references} scale {scale} data seed "
+                                     f"{data_seed}"], "per_run": [record],
+                            "summary": summarise([record])}
     write_json_atomic(args.output, {
         "benchmark": "gating_check",
         "command": "python benchmarks/gating_check.py " + shlex.join(argv or sys.argv[1:]),
