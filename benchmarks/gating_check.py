@@ -76,23 +76,31 @@ def check_run(run_dir: str, data_dir=None) -> Dict[str, Dict[str, float]]:
         model, eval_sets["test"], info.family, modalities, names, seed=0,
         predictions=predictions)
     clean = predictions["clean"]
-    spread = float(np.std(clean["fused"])) or 1.0
     headline = HEADLINE[info.family]
-    out = {"clean": {"accuracy": float(scores["clean"][headline])}}
     for name in names[1:]:
-        other = predictions[name]
-        if not np.array_equal(other["id"], clean["id"]):
+        if not np.array_equal(predictions[name]["id"], clean["id"]):
             raise RuntimeError(f"{run_dir}: {name} predictions are not in the clean order")
-        shift = float(np.mean(np.abs(other["fused"] - clean["fused"])))
+    return condition_records({n: predictions[n]["fused"] for n in names},
+                             {n: scores[n][headline] for n in names})
+
+
+def condition_records(predictions, accuracies):
+    """`check_run`'s record from {condition: predictions in one clip order} ("clean"
+    first) and {condition: headline accuracy}."""
+    clean = np.asarray(predictions["clean"])
+    spread = float(np.std(clean)) or 1.0
+    out = {"clean": {"accuracy": float(accuracies["clean"])}}
+    for name in list(predictions)[1:]:
+        shift = float(np.mean(np.abs(np.asarray(predictions[name]) - clean)))
         out[name] = {"shift": shift, "relative_shift": shift / spread,
-                     "accuracy": float(scores[name][headline])}
+                     "accuracy": float(accuracies[name])}
     return out
 
 
 def reference_shifts(dataset: str, scale: float, data_seed: int, seed: int = 0):
     """{"Bayes": {...}, "ridge on pooled means": {...}}: `check_run`'s record for the
     two references on the test split of a hard synthetic dataset."""
-    from hard_data_reference import ALPHAS, masked_means, ridge
+    from linear_baseline import fit_ridge, masked_means
 
     from msa_core.constants import dataset_family
     from msa_core.metrics import compute_metrics
@@ -104,8 +112,7 @@ def reference_shifts(dataset: str, scale: float, data_seed: int, seed: int = 0):
     family = dataset_family(dataset)
     examples = {split: list(generator.examples(split)) for split in ("train", "valid", "test")}
     (x_tr, y_tr), (x_va, y_va) = masked_means(examples["train"]), masked_means(examples["valid"])
-    alpha = min(ALPHAS, key=lambda a: np.mean(np.abs(ridge(x_tr, y_tr, a)(x_va) - y_va)))
-    linear = ridge(x_tr, y_tr, alpha)
+    linear, _ = fit_ridge(x_tr, y_tr, x_va, y_va)
     predictors = {
         "Bayes": lambda rows: bayes.posterior_means(
             np.stack([bayes.statistics(e) for e in rows]))["fused"],
@@ -130,15 +137,8 @@ def reference_shifts(dataset: str, scale: float, data_seed: int, seed: int = 0):
     for name, predict in predictors.items():
         predictions = {c: np.asarray(predict(rows), np.float64)
                        for c, rows in conditions.items()}
-        clean = predictions["clean"]
-        spread = float(np.std(clean)) or 1.0
-        record = {"clean": {"accuracy": float(compute_metrics(family, labels, clean)[headline])}}
-        for c in list(conditions)[1:]:
-            shift = float(np.mean(np.abs(predictions[c] - clean)))
-            record[c] = {"shift": shift, "relative_shift": shift / spread,
-                         "accuracy": float(compute_metrics(family, labels,
-                                                           predictions[c])[headline])}
-        out[name] = record
+        out[name] = condition_records(predictions, {
+            c: compute_metrics(family, labels, p)[headline] for c, p in predictions.items()})
     return out
 
 

@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 sys.path.insert(0, os.path.abspath(os.path.dirname(__file__)))
 
-from linear_baseline import ALPHAS, masked_means, ridge  # noqa: E402
+from linear_baseline import fit_ridge, masked_means  # noqa: E402
 from msa_core.constants import SYNTHETIC_HARD_DATASETS, dataset_family  # noqa: E402
 from msa_core.io import write_json_atomic  # noqa: E402
 from msa_core.metrics import compute_metrics  # noqa: E402
@@ -105,10 +105,7 @@ def run(name: str, seed: int, gru_seed: int, with_gru: bool, scale: float = 1.0)
     examples = {split: list(gen.examples(split)) for split in SPLITS}
     pooled = {split: masked_means(examples[split]) for split in SPLITS}
     (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = (pooled[s] for s in SPLITS)
-    valid_mae = {float(a): float(np.mean(np.abs(ridge(x_tr, y_tr, a)(x_va) - y_va)))
-                 for a in ALPHAS}
-    alpha = min(valid_mae, key=valid_mae.get)
-    predict = ridge(x_tr, y_tr, alpha)
+    predict, alpha = fit_ridge(x_tr, y_tr, x_va, y_va)
     out = {"split_sizes": {s: len(examples[s]) for s in SPLITS}}
     bayes = {}
     for split, y in (("valid", y_va), ("test", y_te)):

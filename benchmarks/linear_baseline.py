@@ -54,14 +54,20 @@ def ridge(x, y, alpha):
     return lambda q: ((q - mean) / scale) @ w + y.mean()
 
 
+def fit_ridge(x_tr, y_tr, x_va, y_va):
+    """(predict, alpha): the ridge whose alpha in ALPHAS has the lowest validation MAE
+    (the first such alpha on a tie)."""
+    valid_mae = {float(a): float(np.mean(np.abs(ridge(x_tr, y_tr, a)(x_va) - y_va)))
+                 for a in ALPHAS}
+    alpha = min(valid_mae, key=valid_mae.get)
+    return ridge(x_tr, y_tr, alpha), alpha
+
+
 def run(name: str, seed: int) -> dict:
     gen = SyntheticGenerator(name, scale=1.0, seed=seed)
     data = {split: masked_means(gen.examples(split)) for split in ("train", "valid", "test")}
     (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = data["train"], data["valid"], data["test"]
-    valid_mae = {float(a): float(np.mean(np.abs(ridge(x_tr, y_tr, a)(x_va) - y_va)))
-                 for a in ALPHAS}
-    alpha = min(valid_mae, key=valid_mae.get)
-    predict = ridge(x_tr, y_tr, alpha)
+    predict, alpha = fit_ridge(x_tr, y_tr, x_va, y_va)
     family = dataset_family(name)
     return {
         "features": "masked mean of each modality, concatenated "
