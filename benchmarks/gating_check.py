@@ -196,6 +196,13 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="the references' donor draw")
     parser.add_argument("--output", default=RESULTS)
     args = parser.parse_args(argv)
+    if args.references:
+        # Checked before any model is loaded: the references must see the runs' data.
+        with open(os.path.join(args.group[0][1][0], "metrics.json")) as handle:
+            first = json.load(handle)
+        if first.get("dataset") != args.references:
+            parser.error(f"--references {args.references!r}: the runs are on "
+                         f"{first.get('dataset')!r}; the references must use the same data")
     started = time.time()
     groups = {}
     for name, runs in args.group:
@@ -203,8 +210,6 @@ def main(argv: List[str] = None) -> int:
         groups[name] = {"runs": runs, "per_run": per_run, "summary": summarise(per_run)}
         print(f"{name}: {len(runs)} runs checked", flush=True)
     if args.references:
-        with open(os.path.join(args.group[0][1][0], "metrics.json")) as handle:
-            first = json.load(handle)
         scale = first["scale"] if args.scale is None else args.scale
         data_seed = first["data_seed"] if args.data_seed is None else args.data_seed
         for name, record in reference_shifts(args.references, scale, data_seed,
