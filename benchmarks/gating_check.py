@@ -27,6 +27,16 @@ knows each modality may be absent or flipped, so it shows how far the ideal pred
 discounts a swapped-in modality) and the ridge on pooled means (a fixed linear
 weighting: how much a model that never gates moves). Their donors are drawn with numpy
 (`--seed`), not the models' tf derangement, so the figures compare as averages.
+
+With `--compare MODEL,PEER` the two groups' runs are paired by seed and
+`pipelines.experiments.gating.gating_verdict` judges, per modality, whether MODEL moves
+less than PEER when the modality is swapped; a modality is judged only where the Bayes
+reference (with `--references`) itself moves less than PEER. `--require` turns the
+verdict into a check: exit 1 unless every judged modality passes.
+
+    python benchmarks/gating_check.py --references synthetic-sims-hard \
+        --group "M3SA=RUNS/default/seed_*" --group "equal fusion=RUNS/equal_fusion/seed_*" \
+        --compare "M3SA,equal fusion" --require
 """
 
 from __future__ import annotations
@@ -46,6 +56,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 sys.path.insert(0, os.path.abspath(os.path.dirname(__file__)))
 
 from msa_core.io import write_json_atomic  # noqa: E402
+from pipelines.experiments.gating import gating_verdict, shift_record  # noqa: E402
 from train_step import machine_info  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "gating_check.json")
@@ -80,21 +91,8 @@ def check_run(run_dir: str, data_dir=None) -> Dict[str, Dict[str, float]]:
     for name in names[1:]:
         if not np.array_equal(predictions[name]["id"], clean["id"]):
             raise RuntimeError(f"{run_dir}: {name} predictions are not in the clean order")
-    return condition_records({n: predictions[n]["fused"] for n in names},
+    return shift_record({n: predictions[n]["fused"] for n in names},
                              {n: scores[n][headline] for n in names})
-
-
-def condition_records(predictions, accuracies):
-    """`check_run`'s record from {condition: predictions in one clip order} ("clean"
-    first) and {condition: headline accuracy}."""
-    clean = np.asarray(predictions["clean"])
-    spread = float(np.std(clean)) or 1.0
-    out = {"clean": {"accuracy": float(accuracies["clean"])}}
-    for name in list(predictions)[1:]:
-        shift = float(np.mean(np.abs(np.asarray(predictions[name]) - clean)))
-        out[name] = {"shift": shift, "relative_shift": shift / spread,
-                     "accuracy": float(accuracies[name])}
-    return out
 
 
 def reference_shifts(dataset: str, scale: float, data_seed: int, seed: int = 0):
@@ -137,7 +135,7 @@ def reference_shifts(dataset: str, scale: float, data_seed: int, seed: int = 0):
     for name, predict in predictors.items():
         predictions = {c: np.asarray(predict(rows), np.float64)
                        for c, rows in conditions.items()}
-        out[name] = condition_records(predictions, {
+        out[name] = shift_record(predictions, {
             c: compute_metrics(family, labels, p)[headline] for c, p in predictions.items()})
     return out
 
@@ -169,6 +167,25 @@ def markdown(groups: Dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def verdict_text(verdict) -> str:
+    lines = [f"{verdict['model']} against {verdict['peer']}, relative shift with one "
+             f"modality swapped (seeds {verdict['seeds']}):"]
+    for modality, v in verdict["modalities"].items():
+        ideal = "" if v["reference"] is None else f", Bayes {v['reference']:.3f}"
+        p = "n/a" if v["p_value"] is None else f"{v['p_value']:.3f}"
+        state = ("not judged: the ideal moves more than the peer" if not v["expected"]
+                 else "moves less" if v["passes"] else "does NOT move less")
+        lines.append(f"  {modality}: {v['model']:.3f} vs {v['peer']:.3f}{ideal} "
+                     f"(paired p {p}): {state}")
+    lines.append("passed" if verdict["passed"] else "FAILED")
+    return "\n".join(lines)
+
+
+def run_seed(run_dir: str):
+    with open(os.path.join(run_dir, "metrics.json")) as handle:
+        return json.load(handle).get("seed")
+
+
 def parse_group(text: str):
     name, sep, pattern = text.partition("=")
     if not sep or not name or not pattern:
@@ -194,8 +211,23 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument("--data-seed", type=int, default=None,
                         help="the references' generator seed (default: the first run's)")
     parser.add_argument("--seed", type=int, default=0, help="the references' donor draw")
+    parser.add_argument("--compare", default=None, metavar="MODEL,PEER",
+                        help="judge group MODEL against group PEER, paired by seed: does "
+                             "it move less when a modality is swapped, where the Bayes "
+                             "reference (with --references) moves less than PEER?")
+    parser.add_argument("--require", action="store_true",
+                        help="with --compare: exit 1 unless the model passes")
     parser.add_argument("--output", default=RESULTS)
     args = parser.parse_args(argv)
+    names = [name for name, _ in args.group]
+    compare = None
+    if args.compare:
+        compare = [part.strip() for part in args.compare.split(",")]
+        if len(compare) != 2 or any(part not in names for part in compare):
+            parser.error(f"--compare {args.compare!r}: expected MODEL,PEER, two of the "
+                         f"groups' names {names}")
+    elif args.require:
+        parser.error("--require needs --compare MODEL,PEER")
     if args.references:
         # Checked before any model is loaded: the references must see the runs' data.
         with open(os.path.join(args.group[0][1][0], "metrics.json")) as handle:
@@ -207,7 +239,8 @@ def main(argv: List[str] = None) -> int:
     groups = {}
     for name, runs in args.group:
         per_run = [check_run(r, args.data_dir) for r in runs]
-        groups[name] = {"runs": runs, "per_run": per_run, "summary": summarise(per_run)}
+        groups[name] = {"runs": runs, "seeds": [run_seed(r) for r in runs],
+                        "per_run": per_run, "summary": summarise(per_run)}
         print(f"{name}: {len(runs)} runs checked", flush=True)
     if args.references:
         scale = first["scale"] if args.scale is None else args.scale
@@ -217,14 +250,27 @@ def main(argv: List[str] = None) -> int:
             groups[name] = {"runs": [f"{args.references} scale {scale} data seed "
                                      f"{data_seed}"], "per_run": [record],
                             "summary": summarise([record])}
+    verdict = None
+    if compare:
+        model, peer = (dict(zip(groups[n]["seeds"], groups[n]["per_run"])) for n in compare)
+        modalities = [c.split(":", 1)[1] for c in groups[compare[0]]["per_run"][0]
+                      if c.startswith("corrupted:")]
+        reference = groups["Bayes"]["per_run"][0] if "Bayes" in groups else None
+        verdict = dict(gating_verdict(model, peer, modalities, reference=reference),
+                       model=compare[0], peer=compare[1])
     write_json_atomic(args.output, {
         "benchmark": "gating_check",
         "command": "python benchmarks/gating_check.py " + shlex.join(argv or sys.argv[1:]),
         "machine": machine_info(),
         "wall_seconds": round(time.time() - started, 1),
         "groups": groups,
+        "verdict": verdict,
     })
     print(markdown(groups))
+    if verdict is not None:
+        print(verdict_text(verdict))
+        if args.require and not verdict["passed"]:
+            return 1
     return 0
 
 
