@@ -28,7 +28,7 @@ discounts a swapped-in modality) and the ridge on pooled means (a fixed linear
 weighting: how much a model that never gates moves). Their donors are drawn with numpy
 (`--seed`), not the models' tf derangement, so the figures compare as averages.
 
-With `--compare MODEL,PEER` the two groups' runs are paired by seed and
+With `--compare MODEL,PEER` (repeatable) the two groups' runs are paired by seed and
 `pipelines.experiments.gating.gating_verdict` judges, per modality, whether MODEL moves
 less than PEER when the modality is swapped; a modality is judged only where the Bayes
 reference (with `--references`) itself moves less than PEER. `--require` turns the
@@ -211,22 +211,24 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument("--data-seed", type=int, default=None,
                         help="the references' generator seed (default: the first run's)")
     parser.add_argument("--seed", type=int, default=0, help="the references' donor draw")
-    parser.add_argument("--compare", default=None, metavar="MODEL,PEER",
+    parser.add_argument("--compare", action="append", default=[], metavar="MODEL,PEER",
                         help="judge group MODEL against group PEER, paired by seed: does "
                              "it move less when a modality is swapped, where the Bayes "
-                             "reference (with --references) moves less than PEER?")
+                             "reference (with --references) moves less than PEER? "
+                             "(repeatable)")
     parser.add_argument("--require", action="store_true",
-                        help="with --compare: exit 1 unless the model passes")
+                        help="with --compare: exit 1 unless every compared model passes")
     parser.add_argument("--output", default=RESULTS)
     args = parser.parse_args(argv)
     names = [name for name, _ in args.group]
-    compare = None
-    if args.compare:
-        compare = [part.strip() for part in args.compare.split(",")]
-        if len(compare) != 2 or any(part not in names for part in compare):
-            parser.error(f"--compare {args.compare!r}: expected MODEL,PEER, two of the "
+    comparisons = []
+    for text in args.compare:
+        pair = [part.strip() for part in text.split(",")]
+        if len(pair) != 2 or any(part not in names for part in pair):
+            parser.error(f"--compare {text!r}: expected MODEL,PEER, two of the "
                          f"groups' names {names}")
-    elif args.require:
+        comparisons.append(pair)
+    if args.require and not comparisons:
         parser.error("--require needs --compare MODEL,PEER")
     if args.references:
         # Checked before any model is loaded: the references must see the runs' data.
@@ -250,27 +252,27 @@ def main(argv: List[str] = None) -> int:
             groups[name] = {"runs": [f"{args.references} scale {scale} data seed "
                                      f"{data_seed}"], "per_run": [record],
                             "summary": summarise([record])}
-    verdict = None
-    if compare:
-        model, peer = (dict(zip(groups[n]["seeds"], groups[n]["per_run"])) for n in compare)
-        modalities = [c.split(":", 1)[1] for c in groups[compare[0]]["per_run"][0]
+    verdicts = []
+    reference = groups["Bayes"]["per_run"][0] if "Bayes" in groups else None
+    for pair in comparisons:
+        model, peer = (dict(zip(groups[n]["seeds"], groups[n]["per_run"])) for n in pair)
+        modalities = [c.split(":", 1)[1] for c in groups[pair[0]]["per_run"][0]
                       if c.startswith("corrupted:")]
-        reference = groups["Bayes"]["per_run"][0] if "Bayes" in groups else None
-        verdict = dict(gating_verdict(model, peer, modalities, reference=reference),
-                       model=compare[0], peer=compare[1])
+        verdicts.append(dict(gating_verdict(model, peer, modalities, reference=reference),
+                             model=pair[0], peer=pair[1]))
     write_json_atomic(args.output, {
         "benchmark": "gating_check",
         "command": "python benchmarks/gating_check.py " + shlex.join(argv or sys.argv[1:]),
         "machine": machine_info(),
         "wall_seconds": round(time.time() - started, 1),
         "groups": groups,
-        "verdict": verdict,
+        "verdicts": verdicts,
     })
     print(markdown(groups))
-    if verdict is not None:
+    for verdict in verdicts:
         print(verdict_text(verdict))
-        if args.require and not verdict["passed"]:
-            return 1
+    if args.require and not all(v["passed"] for v in verdicts):
+        return 1
     return 0
 
 

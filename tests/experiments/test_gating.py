@@ -123,3 +123,38 @@ def test_gating_check_refuses_a_comparison_of_unknown_groups(tmp_path):
 def test_gating_check_require_needs_a_comparison(tmp_path):
     result = gating_cli(tmp_path, "--require")
     assert result.returncode == 2 and "--require needs --compare" in result.stderr
+
+
+def load_gating_check(monkeypatch):
+    import importlib.util
+
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "benchmarks"))
+    spec = importlib.util.spec_from_file_location(
+        "gating_check", os.path.join(ROOT, "benchmarks", "gating_check.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gating_check_writes_each_verdict_and_require_fails_a_model_that_moves_more(
+        tmp_path, monkeypatch):
+    module = load_gating_check(monkeypatch)
+    shifts = {"a": 0.1, "b": 0.3, "c": 0.5}  # per group: a moves least, c most
+    for name in shifts:
+        for seed in (1, 2):
+            run = tmp_path / name / f"seed_{seed}"
+            run.mkdir(parents=True)
+            (run / "metrics.json").write_text(json.dumps({"seed": seed}))
+    monkeypatch.setattr(module, "check_run", lambda run_dir, data_dir=None: record(
+        audio=shifts[os.path.basename(os.path.dirname(run_dir))]))
+    groups = [arg for name in shifts
+              for arg in ("--group", f"{name.upper()}={tmp_path / name / 'seed_*'}")]
+    output = tmp_path / "out.json"
+    assert module.main(groups + ["--compare", "A,B", "--require",
+                                 "--output", str(output)]) == 0
+    assert module.main(groups + ["--compare", "A,B", "--compare", "C,B", "--require",
+                                 "--output", str(output)]) == 1
+    verdicts = json.loads(output.read_text())["verdicts"]
+    assert [(v["model"], v["peer"], v["passed"]) for v in verdicts] == [
+        ("A", "B", True), ("C", "B", False)]
+    assert verdicts[1]["modalities"]["audio"]["mean_difference"] == pytest.approx(0.2)
