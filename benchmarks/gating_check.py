@@ -230,6 +230,13 @@ def main(argv: List[str] = None) -> int:
         comparisons.append(pair)
     if args.require and not comparisons:
         parser.error("--require needs --compare MODEL,PEER")
+    runs_of = dict(args.group)
+    for name in {n for pair in comparisons for n in pair}:
+        # Runs are paired by seed, so a compared group needs one run per seed.
+        seeds = [run_seed(r) for r in runs_of[name]]
+        if None in seeds or len(set(seeds)) != len(seeds):
+            parser.error(f"--compare: group {name!r} needs one run per seed to pair by "
+                         f"seed; its runs' seeds are {dict(zip(runs_of[name], seeds))}")
     if args.references:
         # Checked before any model is loaded: the references must see the runs' data.
         with open(os.path.join(args.group[0][1][0], "metrics.json")) as handle:

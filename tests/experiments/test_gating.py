@@ -120,6 +120,16 @@ def test_gating_check_refuses_a_comparison_of_unknown_groups(tmp_path):
     assert not (tmp_path / "out.json").exists()
 
 
+def test_gating_check_refuses_a_compared_group_with_two_runs_of_one_seed(tmp_path):
+    extra = tmp_path / "a" / "seed_1_again"
+    extra.mkdir(parents=True)
+    (extra / "metrics.json").write_text(json.dumps({"seed": 1, "dataset": "x"}))
+    result = gating_cli(tmp_path, "--compare", "A,B")
+    assert result.returncode == 2
+    assert "group 'A' needs one run per seed" in result.stderr
+    assert not (tmp_path / "out.json").exists()
+
+
 def test_gating_check_require_needs_a_comparison(tmp_path):
     result = gating_cli(tmp_path, "--require")
     assert result.returncode == 2 and "--require needs --compare" in result.stderr
