@@ -25,8 +25,8 @@ from msa_core.io import read_json
 
 EXTRACTORS = ("lstm", "gru", "simple_rnn", "dense")
 READOUTS = ("last", "mean", "max", "attention")
-FUSIONS = ("key", "equal", "early", "late")
-FUSION_GATES = ("none", "null_step", "sigmoid")
+FUSIONS = ("key", "equal", "early", "late", "multi_key")
+FUSION_GATES = ("none", "null_step", "sigmoid", "softmax")
 KEY_MODALITIES = ("auto",) + MODALITIES
 TEXT_PATHS = ("features", "bert", "embedding")
 TASKS = ("auto", "multitask", "contrastive", "fused_only")
@@ -80,12 +80,15 @@ class M3SAConfig:
         fusion_dim: common width every X_m is projected to before attention.
         num_heads: heads h of every multi-head attention (Table I gives 5 for SIMS).
         dropout: dropout rate (Table I: 0.4 MOSI, 0.3 SIMS).
-        fusion: "key" (the paper's key-modality fusion), or the Fig. 8 ablations
-            "equal", "early", "late".
+        fusion: "key" (the paper's key-modality fusion), the Fig. 8 ablations
+            "equal", "early", "late", or "multi_key" (key fusion around every modality,
+            mixed with per-clip weights: a clip can move away from an unreliable key).
         fusion_gate: how key-modality fusion may discount, clip by clip, a modality
             that does not fit the key: "none" (the paper's eqs 18–22), "null_step" (each
-            cross-attention also sees a learned null step) or "sigmoid" (a per-clip gate
-            on each cross-attended part); `KeyModalityFusion`, docs/model.md §6.
+            cross-attention also sees a learned null step), "sigmoid" (a per-clip gate
+            on each cross-attended part) or "softmax" (per-clip weights over all parts,
+            the key's own included, equal before training); `KeyModalityFusion`,
+            docs/model.md §6.
         key_modality: "auto" picks the modality whose unimodal head is most accurate on
             validation data after a warm-up (see `key_modality_rule`); or a fixed
             "text", "audio", "vision".

@@ -1,13 +1,14 @@
-"""Key-modality fusion (paper §III-C, eqs 11–23) and the `equal` ablation of Fig. 8."""
+"""Key-modality fusion (paper §III-C, eqs 11–23), the `equal` ablation of Fig. 8, and
+`multi_key`, a per-clip soft choice of the key (not the paper's)."""
 
 import keras
 from keras import ops
 
 from m3sa_tf.config import FUSION_GATES
-from m3sa_tf.layers.masking import apply_mask, masked_mean
+from m3sa_tf.layers.masking import apply_mask, large_negative, masked_mean
 from m3sa_tf.layers.sequence_readout import SequenceReadout
 
-STRATEGIES = ("key", "equal")
+STRATEGIES = ("key", "equal", "multi_key")
 
 
 def _attention_mask(query_mask, key_mask):
@@ -32,6 +33,16 @@ class KeyModalityFusion(keras.layers.Layer):
     before the concatenation: X_f = Concat(pool(X_tt), pool(X_aa), pool(X_vv)),
     [B, M·fusion_dim].
 
+    strategy="multi_key" (not the paper's): key fusion is run once around every modality
+    as the key. For key β the part of modality m is X_βm (X_ββ for m = β), the parts are
+    concatenated in the order of `modalities` and pooled over β's steps with `readout`,
+    v_β = pool(Concat_m X_βm), [B, M·fusion_dim]. The output is Σ_β w_β v_β with per-clip
+    weights w = softmax(W2 relu(W1 [v_t, v_a, v_v] + b1) + b2) (a key with no valid step
+    gets weight 0). The paper fixes one key for the whole dataset, so a clip whose key is
+    unreliable (an ironic sentence, a muted voice) still has every part of X_f built on
+    it; here such a clip can move its weight to another key. W2 and b2 start at zero:
+    an untrained fusion averages the keys.
+
     Masking: every attention gets a [B, Tq, Tk] mask built from the query's and the
     key's padding masks, and outputs are zeroed at padded query steps. A query whose
     keys are all padding (the other modality has length 0) gets a zero output for that
@@ -50,16 +61,22 @@ class KeyModalityFusion(keras.layers.Layer):
       "sigmoid": X_βα is multiplied by g = sigmoid(w·[x̄_β, x̄_βα, x̄_β ⊙ x̄_βα] + b), one
         gate per clip and modality, from the masked means over the key's steps of the
         projected key and of the cross-attention output.
+      "softmax": every part of X_f, the key's own X_ββ included, is multiplied by
+        M · softmax(s)_m, s = W2 relu(W1 [x̄_βα, x̄_βγ, x̄_ββ] + b1) + b2, from the masked
+        means of all parts over the key's steps. The other gates cannot turn the key
+        down, and the key is what a clip's prediction follows most; here a clip whose
+        key disagrees with the rest can shift weight away from it. W2 and b2 start at
+        zero, so an untrained gate weighs every part 1: the paper's fusion.
 
     Args:
         modalities: the modalities, in the order of the concatenation.
-        key_modality: β (used by strategy="key").
+        key_modality: β (used by strategy="key"; "multi_key" uses every modality).
         fusion_dim: common projection width, also each attention's output width.
         num_heads: heads h; each head has width max(1, fusion_dim // h).
         dropout: dropout on the attention probabilities.
-        strategy: "key" or "equal".
-        readout: pooling for strategy="equal".
-        gate: "none", "null_step" or "sigmoid" (see above).
+        strategy: "key", "equal" or "multi_key".
+        readout: pooling for strategies "equal" and "multi_key".
+        gate: "none", "null_step", "sigmoid" or "softmax" (see above).
         seed: seed of the attention dropout.
 
     Call arguments:
@@ -68,7 +85,7 @@ class KeyModalityFusion(keras.layers.Layer):
 
     Returns:
         "key": float [B, T_β, M·fusion_dim] (zero past the key's length);
-        "equal": float [B, M·fusion_dim].
+        "equal", "multi_key": float [B, M·fusion_dim].
 
     Example:
         >>> fusion = KeyModalityFusion(("text", "audio"), "text", fusion_dim=8, num_heads=2)
@@ -122,10 +139,33 @@ class KeyModalityFusion(keras.layers.Layer):
             self.gates = {m: keras.layers.Dense(1, activation="sigmoid", dtype=policy,
                                                 name=f"gate_{m}")
                           for m in self.others}
+        self.part_scores = None
+        self.key_scores = None
+        if gate == "softmax":
+            self.part_scores = keras.Sequential(
+                [keras.layers.Dense(self.fusion_dim, activation="relu", dtype=policy,
+                                    name="hidden"),
+                 keras.layers.Dense(len(self.modalities), kernel_initializer="zeros",
+                                    dtype=policy, name="scores")],
+                name="part_scores")
         if strategy == "key":
             self.attentions[key_modality] = attention("self_attention", 0)
             for i, m in enumerate(self.others):
                 self.attentions[m] = attention(f"cross_attention_{m}", i + 1)
+        elif strategy == "multi_key":
+            for k_i, k in enumerate(self.modalities):
+                for i, m in enumerate(self.modalities):
+                    name = (f"key_{k}_self_attention" if m == k
+                            else f"key_{k}_cross_attention_{m}")
+                    self.attentions[f"{k}_{m}"] = attention(name, 10 * (k_i + 1) + i)
+                self.readouts[k] = SequenceReadout(readout, dtype=policy,
+                                                   name=f"readout_key_{k}")
+            self.key_scores = keras.Sequential(
+                [keras.layers.Dense(self.fusion_dim, activation="relu", dtype=policy,
+                                    name="hidden"),
+                 keras.layers.Dense(len(self.modalities), kernel_initializer="zeros",
+                                    dtype=policy, name="scores")],
+                name="key_scores")
         else:
             for i, m in enumerate(self.modalities):
                 self.attentions[m] = attention(f"self_attention_{m}", i)
@@ -147,9 +187,14 @@ class KeyModalityFusion(keras.layers.Layer):
         for attention in self.attentions.values():
             attention.build(projected, projected)
         for readout in self.readouts.values():
-            readout.build(projected)
+            readout.build((None, None, self.output_width) if self.strategy == "multi_key"
+                          else projected)
+        if self.key_scores is not None:
+            self.key_scores.build((None, len(self.modalities) * self.output_width))
         for gate in self.gates.values():
             gate.build((None, 3 * self.fusion_dim))
+        if self.part_scores is not None:
+            self.part_scores.build((None, self.output_width))
         if self.gate == "null_step":
             # Drawn like the projected steps they sit beside (about unit scale).
             self.null_keys = {
@@ -176,6 +221,10 @@ class KeyModalityFusion(keras.layers.Layer):
                 )
                 pooled.append(self.readouts[m](apply_mask(attended, masks[m]), masks[m]))
             return ops.concatenate(pooled, axis=-1)
+        if self.strategy == "multi_key":
+            views = [self._key_view(k, projected, masks, training) for k in self.modalities]
+            weights = self.key_weights(views, masks)
+            return sum(view * weights[:, i, None] for i, view in enumerate(views))
 
         key = self.key_modality
         key_mask = masks[key]
@@ -203,7 +252,44 @@ class KeyModalityFusion(keras.layers.Layer):
             projected[key], projected[key],
             attention_mask=_attention_mask(key_mask, key_mask), training=training,
         ))
+        if self.part_scores is not None:
+            parts = self._weigh_parts(parts, key_mask)
         return apply_mask(ops.concatenate(parts, axis=-1), key_mask)
+
+    def _key_view(self, key, projected, masks, training):
+        """v_β: key fusion around `key`, parts in modality order, pooled over its steps."""
+        key_mask = masks[key]
+        parts = []
+        for m in self.modalities:
+            attended = self.attentions[f"{key}_{m}"](
+                projected[key], projected[m],
+                attention_mask=_attention_mask(key_mask, masks[m]), training=training)
+            if m != key:
+                has_keys = ops.cast(ops.any(masks[m], axis=1), attended.dtype)
+                attended = attended * has_keys[:, None, None]
+            parts.append(attended)
+        fused = apply_mask(ops.concatenate(parts, axis=-1), key_mask)
+        return self.readouts[key](fused, key_mask)
+
+    def key_weights(self, views, masks):
+        """[B, M]: the "multi_key" weight of each modality as the key (sum 1 per clip)."""
+        scores = self.key_scores(ops.concatenate(views, axis=-1))
+        present = ops.stack([ops.any(masks[m], axis=1) for m in self.modalities], axis=1)
+        # A clip with no step at all in every modality keeps the plain average.
+        present = ops.logical_or(present, ops.logical_not(
+            ops.any(present, axis=1, keepdims=True)))
+        scores = ops.where(present, scores, large_negative(scores.dtype))
+        return ops.softmax(scores, axis=-1)
+
+    def part_weights(self, parts, key_mask):
+        """[B, M]: the "softmax" gate's weight of each part (they sum to M per clip)."""
+        pooled = ops.concatenate([masked_mean(part, key_mask) for part in parts], axis=-1)
+        scores = self.part_scores(pooled)
+        return ops.softmax(scores, axis=-1) * ops.cast(len(parts), scores.dtype)
+
+    def _weigh_parts(self, parts, key_mask):
+        weights = self.part_weights(parts, key_mask)
+        return [part * weights[:, i, None, None] for i, part in enumerate(parts)]
 
     def _attend_with_null(self, m, query, value, query_mask, value_mask, training):
         """Cross-attention of the key onto [null step; modality m's steps]."""
@@ -223,7 +309,7 @@ class KeyModalityFusion(keras.layers.Layer):
                                   training=training)
 
     def compute_output_shape(self, sequences_shape, masks_shape=None):
-        if self.strategy == "equal":
+        if self.strategy in ("equal", "multi_key"):
             batch = sequences_shape[self.modalities[0]][0]
             return (batch, self.output_width)
         key_shape = sequences_shape[self.key_modality]

@@ -150,7 +150,7 @@ class M3SAModel(MultimodalModel):
         if config.fusion == "late":
             fused = self.fusion(high_level, masks)
             outputs["fused"] = self.fused_head(fused, training=training)
-        elif config.fusion == "equal":
+        elif config.fusion in ("equal", "multi_key"):
             fused = self.fusion(high_level, masks, training=training)
             outputs["fused"] = self.fused_head(fused, training=training)
         else:

@@ -35,7 +35,7 @@ def _numpy(x):
     return keras.ops.convert_to_numpy(x)
 
 
-@pytest.mark.parametrize("gate", ["null_step", "sigmoid"])
+@pytest.mark.parametrize("gate", ["null_step", "sigmoid", "softmax"])
 def test_gated_fusion_keeps_the_shape_masks_and_finite_values(gate):
     fusion = _fusion(gate)
     xs, ms = _inputs()
@@ -45,7 +45,7 @@ def test_gated_fusion_keeps_the_shape_masks_and_finite_values(gate):
     assert np.all(fused[1, 3:] == 0.0) and np.all(fused[2, 2:] == 0.0)
 
 
-@pytest.mark.parametrize("gate", ["null_step", "sigmoid"])
+@pytest.mark.parametrize("gate", ["null_step", "sigmoid", "softmax"])
 def test_gated_fusion_does_not_depend_on_the_padding(gate):
     fusion = _fusion(gate)
     xs, ms = _inputs()
@@ -95,7 +95,7 @@ def test_a_closed_sigmoid_gate_removes_that_modality_from_the_fusion():
     np.testing.assert_allclose(_numpy(fusion(swapped, ms)), _numpy(fusion(xs, ms)), atol=1e-12)
 
 
-@pytest.mark.parametrize("gate", ["null_step", "sigmoid"])
+@pytest.mark.parametrize("gate", ["null_step", "sigmoid", "softmax"])
 def test_gated_fusion_survives_a_config_round_trip_and_a_saved_model(gate, tmp_path):
     fusion = _fusion(gate)
     assert KeyModalityFusion.from_config(fusion.get_config()).gate == gate
@@ -111,9 +111,54 @@ def test_gated_fusion_survives_a_config_round_trip_and_a_saved_model(gate, tmp_p
     np.testing.assert_allclose(_numpy(restored(batch)["fused"]), expected, rtol=1e-5, atol=1e-6)
 
 
+def _copy_weights(source, target):
+    """Assigns `source`'s weights to `target`'s of the same path (the layer names differ)."""
+    by_path = {w.path.split("/", 1)[1]: w for w in source.weights}
+    for w in target.weights:
+        w.assign(by_path[w.path.split("/", 1)[1]])
+
+
+def test_an_untrained_softmax_gate_is_the_paper_fusion():
+    xs, ms = _inputs()
+    gated, plain = _built(_fusion("softmax")), _built(_fusion("none"))
+    _copy_weights(gated, plain)
+    np.testing.assert_allclose(_numpy(gated(xs, ms)), _numpy(plain(xs, ms)), atol=1e-6)
+    parts = [np.ones((3, 5, 8), "float32")] * 3
+    np.testing.assert_allclose(_numpy(gated.part_weights(parts, ms["text"])), 1.0, atol=1e-6)
+
+
+def test_the_softmax_gate_can_turn_the_key_itself_down_clip_by_clip():
+    fusion = _built(_fusion("softmax"))
+    xs, ms = _inputs(audio_lengths=(7, 7, 7))
+    scores = fusion.part_scores.get_layer("scores")
+    # Parts are ordered [audio, vision, text]: all of the weight on audio, none on the key.
+    bias = np.array([60.0, 0.0, -60.0], "float32")
+    scores.bias.assign(bias)
+    fused = _numpy(fusion(xs, ms))
+    assert np.abs(fused[..., 8:]).max() < 1e-12  # vision and the key's own part are gone
+    np.testing.assert_allclose(fused[..., :8] / 3.0,
+                               _numpy(_fusion_without_gate(fusion, xs, ms))[..., :8], atol=1e-5)
+    # The weights depend on the clip: a kernel reading the pooled parts gives each clip
+    # its own split, and every clip's weights still sum to the number of parts.
+    scores.bias.assign(np.zeros(3, "float32"))
+    scores.kernel.assign(np.random.default_rng(0).normal(size=scores.kernel.shape)
+                         .astype("float32"))
+    parts = [np.random.default_rng(i).normal(size=(3, 5, 8)).astype("float32")
+             for i in range(3)]
+    weights = _numpy(fusion.part_weights(parts, ms["text"]))
+    np.testing.assert_allclose(weights.sum(axis=1), 3.0, rtol=1e-5)
+    assert np.ptp(weights[:, 2]) > 1e-3
+
+
+def _fusion_without_gate(gated, xs, ms):
+    plain = _built(_fusion("none"))
+    _copy_weights(gated, plain)
+    return plain(xs, ms)
+
+
 def test_the_paper_fusion_has_no_gate_weights():
     names = [w.path for w in _built(_fusion("none")).weights]
-    assert not any("gate" in n or "null_" in n for n in names)
+    assert not any("gate" in n or "null_" in n or "part_scores" in n for n in names)
     assert M3SAConfig.for_dataset("mosi").fusion_gate == "none"
 
 
