@@ -30,7 +30,7 @@ M³SA that means:
 
 | model | outputs |
 |---|---|
-| `fusion="key"`, `"equal"`, `"late"` | `fused` and one head per modality of `modalities` (T: `fused`, `text`; TA: `fused`, `text`, `audio`; ...) |
+| `fusion="key"`, `"equal"`, `"late"`, `"multi_key"` | `fused` and one head per modality of `modalities` (T: `fused`, `text`; TA: `fused`, `text`, `audio`; ...) |
 | `fusion="early"` (one block over the joined inputs, no unimodal heads) | `fused` |
 
 The exported names are in `assets.extra/m3sa_export.json` ("outputs") and in the

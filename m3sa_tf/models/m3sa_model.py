@@ -46,7 +46,8 @@ class M3SAModel(MultimodalModel):
     `head_{m}` reads F^n_m through the readout (eqs 8–10); outside the multitask task,
     config.unimodal_head_training says how the heads learn (by default as probes: the
     gradient stops at F^n). `fusion` combines the X_m
-    (config.fusion: "key" eqs 11–23, or the Fig. 8 ablations "equal", "late", "early")
+    (config.fusion: "key" eqs 11–23, the Fig. 8 ablations "equal", "late", "early", or
+    "multi_key", key fusion around every modality mixed per clip)
     and `head_fused` reads the result (eq. 24). For the contrastive task,
     `contrastive_projection_{m}` maps the pooled X_m to the shared embedding of eq. 26.
     Early fusion has one block, `multi_scale_early`, over the joined inputs, and neither

@@ -47,6 +47,16 @@ def test_multi_key_fusion_is_a_finite_vector_per_clip_whatever_the_padding():
                                rtol=1e-5, atol=1e-5)
 
 
+def test_a_batch_without_any_step_of_one_modality_still_fuses():
+    # A served clip without audio arrives padded to 0 audio steps.
+    fusion = _multi_key()
+    xs, ms = _inputs()
+    xs = dict(xs, audio=np.zeros((3, 0, 3), "float32"))
+    ms = dict(ms, audio=np.zeros((3, 0), bool))
+    fused = _numpy(fusion(xs, ms))
+    assert fused.shape == (3, 24) and np.all(np.isfinite(fused))
+
+
 def test_an_untrained_mix_averages_the_keys_a_clip_has():
     fusion = _multi_key()
     xs, ms = _inputs()

@@ -24,6 +24,7 @@ VARIANTS = {
     # One block over the joined inputs: no unimodal heads to serve.
     "fusion-early": ({"fusion": "early"}, False, ()),
     "fusion-late": ({"fusion": "late"}, False, ALL),
+    "fusion-multi_key": ({"fusion": "multi_key"}, False, ALL),
     "T": ({"modalities": ["text"]}, False, ("text",)),
     "A": ({"modalities": ["audio"], "key_modality": "audio"}, False, ("audio",)),
     "V": ({"modalities": ["vision"], "key_modality": "vision"}, False, ("vision",)),
