@@ -256,6 +256,38 @@ class KeyModalityFusion(keras.layers.Layer):
             parts = self._weigh_parts(parts, key_mask)
         return apply_mask(ops.concatenate(parts, axis=-1), key_mask)
 
+    def clip_weights(self, sequences, masks):
+        """The learned per-clip weights, {modality: float [B]}: for gate="softmax" the
+        weight of the modality's part of X_f (X_ββ for the key; they sum to M), for
+        strategy="multi_key" the weight of the modality as the key (they sum to 1).
+        Inference mode. For reading what a trained fusion does clip by clip
+        (`benchmarks/fusion_weights.py`); other settings have no such weights.
+        """
+        if self.part_scores is None and self.key_scores is None:
+            raise ValueError(f"clip_weights needs gate='softmax' or strategy='multi_key'; "
+                             f"this fusion has gate={self.gate!r}, "
+                             f"strategy={self.strategy!r}")
+        masks = {m: ops.cast(masks[m], "bool") for m in self.modalities}
+        projected = {m: apply_mask(self.projections[m](sequences[m]), masks[m])
+                     for m in self.modalities}
+        if self.strategy == "multi_key":
+            views = [self._key_view(k, projected, masks, False) for k in self.modalities]
+            weights = self.key_weights(views, masks)
+            return {m: weights[:, i] for i, m in enumerate(self.modalities)}
+        key = self.key_modality
+        parts = []
+        for m in self.others:
+            crossed = self.attentions[m](
+                projected[key], projected[m],
+                attention_mask=_attention_mask(masks[key], masks[m]))
+            parts.append(crossed * ops.cast(ops.any(masks[m], axis=1),
+                                            crossed.dtype)[:, None, None])
+        parts.append(self.attentions[key](
+            projected[key], projected[key],
+            attention_mask=_attention_mask(masks[key], masks[key])))
+        weights = self.part_weights(parts, masks[key])
+        return {m: weights[:, i] for i, m in enumerate(self.others + (key,))}
+
     def _key_view(self, key, projected, masks, training):
         """v_β: key fusion around `key`, parts in modality order, pooled over its steps."""
         key_mask = masks[key]

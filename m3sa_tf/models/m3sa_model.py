@@ -164,6 +164,17 @@ class M3SAModel(MultimodalModel):
         return {k: outputs[k] for k in
                 ["fused"] + [k for k in outputs if k != "fused"]}
 
+    def fusion_weights(self, features):
+        """The fusion's learned per-clip weights for a batch of `features` (interfaces
+        §2), {modality: float [B]}; see `KeyModalityFusion.clip_weights` (needs
+        fusion_gate="softmax" or fusion="multi_key")."""
+        if not isinstance(self.fusion, KeyModalityFusion):
+            raise ValueError(f"fusion={self.config.fusion!r} has no per-clip weights")
+        sequences, masks = self.encode_inputs(features, False)
+        high_level = {m: self.blocks[m](sequences[m], masks[m], training=False)[0]
+                      for m in self.modalities}
+        return self.fusion.clip_weights(high_level, masks)
+
     # ------------------------------------------------------------------ loss
     def task_loss(self, y, y_pred, sample_weight=None):
         """Eq. 25 or eqs 26–27 (`self.m3sa_loss`), already divided by the number of

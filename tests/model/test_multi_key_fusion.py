@@ -115,3 +115,26 @@ def test_multi_key_needs_no_key_and_takes_no_gate():
         config.replace(fusion_gate="softmax")
     with pytest.raises(ValueError, match="needs strategy='key'"):
         KeyModalityFusion(MODALITIES, "text", strategy="multi_key", gate="softmax")
+
+
+def test_a_models_fusion_weights_are_read_clip_by_clip():
+    keras.utils.set_random_seed(0)
+    batch = tiny_batch(batch_size=3)
+    multi = M3SAModel(tiny_config(fusion="multi_key"), FEATURE_DIMS, False)
+    multi(batch)
+    weights = {m: _numpy(w) for m, w in multi.fusion_weights(batch).items()}
+    assert set(weights) == set(MODALITIES)
+    np.testing.assert_allclose(sum(weights.values()), 1.0, rtol=1e-5)
+    gated = M3SAModel(tiny_config(fusion_gate="softmax"), FEATURE_DIMS, False)
+    gated(batch)
+    parts = {m: _numpy(w) for m, w in gated.fusion_weights(batch).items()}
+    np.testing.assert_allclose(np.stack(list(parts.values())), 1.0, atol=1e-6)  # untrained
+    gated.fusion.part_scores.get_layer("scores").bias.assign(
+        np.array([5.0, 0.0, -5.0], "float32"))  # parts: audio, vision, text (the key)
+    parts = {m: _numpy(w) for m, w in gated.fusion_weights(batch).items()}
+    assert np.all(parts["audio"] > parts["vision"]) and np.all(parts["vision"] > parts["text"])
+    plain = M3SAModel(tiny_config(), FEATURE_DIMS, False)
+    plain(batch)
+    with pytest.raises(ValueError, match="clip_weights needs gate='softmax' or "
+                                         "strategy='multi_key'"):
+        plain.fusion_weights(batch)
