@@ -32,7 +32,6 @@ import argparse
 import glob
 import json
 import os
-import platform
 import sys
 import time
 from typing import Dict, List
@@ -48,6 +47,7 @@ from msa_core.constants import SYNTHETIC_HARD_DATASETS, dataset_family  # noqa: 
 from msa_core.io import write_json_atomic  # noqa: E402
 from tfrecords import specs  # noqa: E402
 from tfrecords.synthetic import generator_for  # noqa: E402
+from train_step import machine_info  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "modality_evidence.json")
 SPLITS = ("train", "valid", "test")
@@ -208,8 +208,7 @@ def main(argv=None) -> int:
         "scale": args.scale,
         "results": results,
         "run_heads": heads,
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "cpus": os.cpu_count()},
+        "machine": machine_info(),
     })
     print(f"wrote {args.output}")
     return 0

@@ -141,13 +141,20 @@ class KeyModalityFusion(keras.layers.Layer):
                           for m in self.others}
         self.part_scores = None
         self.key_scores = None
-        if gate == "softmax":
-            self.part_scores = keras.Sequential(
+
+        def scorer(name):
+            # One score per modality; the last layer starts at zero, so the softmax
+            # starts uniform (the paper's fusion for the gate, the keys' average for
+            # multi_key).
+            return keras.Sequential(
                 [keras.layers.Dense(self.fusion_dim, activation="relu", dtype=policy,
                                     name="hidden"),
                  keras.layers.Dense(len(self.modalities), kernel_initializer="zeros",
                                     dtype=policy, name="scores")],
-                name="part_scores")
+                name=name)
+
+        if gate == "softmax":
+            self.part_scores = scorer("part_scores")
         if strategy == "key":
             self.attentions[key_modality] = attention("self_attention", 0)
             for i, m in enumerate(self.others):
@@ -160,12 +167,7 @@ class KeyModalityFusion(keras.layers.Layer):
                     self.attentions[f"{k}_{m}"] = attention(name, 10 * (k_i + 1) + i)
                 self.readouts[k] = SequenceReadout(readout, dtype=policy,
                                                    name=f"readout_key_{k}")
-            self.key_scores = keras.Sequential(
-                [keras.layers.Dense(self.fusion_dim, activation="relu", dtype=policy,
-                                    name="hidden"),
-                 keras.layers.Dense(len(self.modalities), kernel_initializer="zeros",
-                                    dtype=policy, name="scores")],
-                name="key_scores")
+            self.key_scores = scorer("key_scores")
         else:
             for i, m in enumerate(self.modalities):
                 self.attentions[m] = attention(f"self_attention_{m}", i)
@@ -208,10 +210,14 @@ class KeyModalityFusion(keras.layers.Layer):
                                    initializer="zeros")
                 for m in self.others}
 
-    def call(self, sequences, masks, training=False):
+    def _project(self, sequences, masks):
         masks = {m: ops.cast(masks[m], "bool") for m in self.modalities}
         projected = {m: apply_mask(self.projections[m](sequences[m]), masks[m])
                      for m in self.modalities}
+        return projected, masks
+
+    def call(self, sequences, masks, training=False):
+        projected, masks = self._project(sequences, masks)
         if self.strategy == "equal":
             pooled = []
             for m in self.modalities:
@@ -226,6 +232,14 @@ class KeyModalityFusion(keras.layers.Layer):
             weights = self.key_weights(views, masks)
             return sum(view * weights[:, i, None] for i, view in enumerate(views))
 
+        key_mask = masks[self.key_modality]
+        parts = self._key_parts(projected, masks, training)
+        if self.part_scores is not None:
+            parts = self._weigh_parts(parts, key_mask)
+        return apply_mask(ops.concatenate(parts, axis=-1), key_mask)
+
+    def _key_parts(self, projected, masks, training):
+        """[X_βα for every other α (gated as `gate` says), X_ββ], each [B, T_β, d]."""
         key = self.key_modality
         key_mask = masks[key]
         parts = []
@@ -252,9 +266,7 @@ class KeyModalityFusion(keras.layers.Layer):
             projected[key], projected[key],
             attention_mask=_attention_mask(key_mask, key_mask), training=training,
         ))
-        if self.part_scores is not None:
-            parts = self._weigh_parts(parts, key_mask)
-        return apply_mask(ops.concatenate(parts, axis=-1), key_mask)
+        return parts
 
     def clip_weights(self, sequences, masks):
         """The learned per-clip weights, {modality: float [B]}: for gate="softmax" the
@@ -267,25 +279,13 @@ class KeyModalityFusion(keras.layers.Layer):
             raise ValueError(f"clip_weights needs gate='softmax' or strategy='multi_key'; "
                              f"this fusion has gate={self.gate!r}, "
                              f"strategy={self.strategy!r}")
-        masks = {m: ops.cast(masks[m], "bool") for m in self.modalities}
-        projected = {m: apply_mask(self.projections[m](sequences[m]), masks[m])
-                     for m in self.modalities}
+        projected, masks = self._project(sequences, masks)
         if self.strategy == "multi_key":
             views = [self._key_view(k, projected, masks, False) for k in self.modalities]
             weights = self.key_weights(views, masks)
             return {m: weights[:, i] for i, m in enumerate(self.modalities)}
         key = self.key_modality
-        parts = []
-        for m in self.others:
-            crossed = self.attentions[m](
-                projected[key], projected[m],
-                attention_mask=_attention_mask(masks[key], masks[m]))
-            parts.append(crossed * ops.cast(ops.any(masks[m], axis=1),
-                                            crossed.dtype)[:, None, None])
-        parts.append(self.attentions[key](
-            projected[key], projected[key],
-            attention_mask=_attention_mask(masks[key], masks[key])))
-        weights = self.part_weights(parts, masks[key])
+        weights = self.part_weights(self._key_parts(projected, masks, False), masks[key])
         return {m: weights[:, i] for i, m in enumerate(self.others + (key,))}
 
     def _key_view(self, key, projected, masks, training):

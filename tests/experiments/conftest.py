@@ -23,3 +23,24 @@ def runs_dirs(tmp_path_factory):
     same cell (the full model is most experiments' reference) train it once."""
     root = tmp_path_factory.mktemp("runs")
     return {"fixed": str(root / "fixed_key"), "auto": str(root / "auto_key")}
+
+
+@pytest.fixture
+def load_benchmark(monkeypatch):
+    """load_benchmark("gating_check"): a script of `benchmarks/` imported as a module,
+    with `benchmarks/` on sys.path for its own imports (as when it runs as a script)."""
+    import importlib.util
+    import os
+
+    folder = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..",
+                                          "benchmarks"))
+
+    def load(name):
+        monkeypatch.syspath_prepend(folder)
+        spec = importlib.util.spec_from_file_location(name, os.path.join(folder,
+                                                                         f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -1,24 +1,14 @@
 """`benchmarks/fusion_weights.py`: per-clip fusion weights, how much they spread across
 clips and how they react when one modality is swapped."""
 
-import importlib.util
 import json
-import os
 
 import numpy as np
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
 @pytest.fixture
-def fusion_weights(monkeypatch):
-    monkeypatch.syspath_prepend(os.path.join(ROOT, "benchmarks"))
-    spec = importlib.util.spec_from_file_location(
-        "fusion_weights", os.path.join(ROOT, "benchmarks", "fusion_weights.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def fusion_weights(load_benchmark):
+    return load_benchmark("fusion_weights")
 
 
 def test_a_gate_that_turns_a_swapped_modality_down_shows_a_negative_shift(fusion_weights):

@@ -135,20 +135,9 @@ def test_gating_check_require_needs_a_comparison(tmp_path):
     assert result.returncode == 2 and "--require needs --compare" in result.stderr
 
 
-def load_gating_check(monkeypatch):
-    import importlib.util
-
-    monkeypatch.syspath_prepend(os.path.join(ROOT, "benchmarks"))
-    spec = importlib.util.spec_from_file_location(
-        "gating_check", os.path.join(ROOT, "benchmarks", "gating_check.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_gating_check_writes_each_verdict_and_require_fails_a_model_that_moves_more(
-        tmp_path, monkeypatch):
-    module = load_gating_check(monkeypatch)
+        tmp_path, monkeypatch, load_benchmark):
+    module = load_benchmark("gating_check")
     shifts = {"a": 0.1, "b": 0.3, "c": 0.5}  # per group: a moves least, c most
     for name in shifts:
         for seed in (1, 2):

@@ -1,24 +1,14 @@
 """`benchmarks/modality_evidence.py`: what each modality alone tells, ideal against
 learned, and the clear refusals of its command line."""
 
-import importlib.util
 import json
-import os
 
 import numpy as np
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
 @pytest.fixture
-def evidence(monkeypatch):
-    monkeypatch.syspath_prepend(os.path.join(ROOT, "benchmarks"))
-    spec = importlib.util.spec_from_file_location(
-        "modality_evidence", os.path.join(ROOT, "benchmarks", "modality_evidence.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def evidence(load_benchmark):
+    return load_benchmark("modality_evidence")
 
 
 def test_each_modality_is_scored_alone_against_its_own_and_the_fused_label(
