@@ -23,7 +23,7 @@ from msa_core.constants import DATASET_FAMILIES as _DATASET_FAMILY
 from msa_core.constants import MODALITIES, PAIRS  # noqa: F401  (re-exported)
 from msa_core.io import read_json
 
-EXTRACTORS = ("lstm", "gru", "simple_rnn", "dense")
+EXTRACTORS = ("lstm", "gru", "simple_rnn", "dense", "conv")
 READOUTS = ("last", "mean", "max", "attention")
 FUSIONS = ("key", "equal", "early", "late", "multi_key")
 FUSION_GATES = ("none", "null_step", "sigmoid", "softmax")
@@ -73,7 +73,10 @@ class M3SAConfig:
         multi_scale: False turns the multi-scale block off (one scale, no SE), the
             ablation of Fig. 7.
         extractor: first-scale extractor of eq. 1: "lstm" (paper), "gru", "simple_rnn"
-            or "dense" (Fig. 9).
+            or "dense" (Fig. 9), or "conv" (not in the paper: a window detector of
+            parallel 1-D convolutions, `WindowConvolution`; pair it with
+            readout="max" or "attention").
+        conv_kernel_sizes: the "conv" extractor's kernel widths in steps.
         hidden_sizes: width d_m of each modality's extractor output.
         readout: how a sequence becomes a vector for the unimodal heads (eqs 8–10) and
             the fused head (eq. 24); the paper leaves it open.
@@ -192,6 +195,7 @@ class M3SAConfig:
     channel_ratio: int = 4
     multi_scale: bool = True
     extractor: str = "lstm"
+    conv_kernel_sizes: Tuple[int, ...] = (4, 16, 48)
     hidden_sizes: Mapping[str, int] = dataclasses.field(
         default_factory=lambda: {"text": 128, "audio": 32, "vision": 64}
     )
@@ -328,8 +332,9 @@ class M3SAConfig:
             values["model_hparams"] = _model_spec(model).resolve_hparams(
                 family, values.get("model_hparams") or {}
             )
-        if "modalities" in values:
-            values["modalities"] = tuple(values["modalities"])
+        for key in ("modalities", "conv_kernel_sizes"):
+            if key in values:
+                values[key] = tuple(values[key])
         for key in ("hidden_sizes", "unimodal_weights", "contrastive_weights"):
             if key in values:
                 default = getattr(cls(), key)
@@ -544,6 +549,17 @@ class M3SAConfig:
                 f"key_modality={self.key_modality!r} is not among the model's modalities "
                 f"{list(self.modalities)} (or 'auto')"
             )
+        sizes = tuple(self.conv_kernel_sizes)
+        if not sizes or any(isinstance(k, bool) or not isinstance(k, int) or k < 1
+                            for k in sizes):
+            raise ConfigError(f"conv_kernel_sizes={list(sizes)!r} must be a non-empty list "
+                              "of integers >= 1 (kernel widths in steps)")
+        if self.extractor == "conv":
+            narrow = {m: w for m, w in self.hidden_sizes.items() if w < len(sizes)}
+            if narrow:
+                raise ConfigError(f"extractor='conv' splits each width across its "
+                                  f"{len(sizes)} kernels; hidden_sizes {narrow} are "
+                                  f"narrower than that")
         for key, value in self.hidden_sizes.items():
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"hidden_sizes[{key!r}]={value!r} must be an integer > 0")

@@ -9,6 +9,7 @@ from m3sa_tf.layers.fused_lstm import FusedLSTM
 from m3sa_tf.layers.scale_squeeze_excitation import ScaleSqueezeExcitation
 from m3sa_tf.layers.sentiment_head import SentimentHead
 from m3sa_tf.layers.sequence_readout import SequenceReadout
+from m3sa_tf.layers.window_convolution import WindowConvolution
 
 __all__ = [
     "ContrastiveProjection",
@@ -20,4 +21,5 @@ __all__ = [
     "ScaleSqueezeExcitation",
     "SentimentHead",
     "SequenceReadout",
+    "WindowConvolution",
 ]

@@ -7,6 +7,7 @@ from m3sa_tf.config import EXTRACTORS
 from m3sa_tf.layers.masking import apply_mask
 from m3sa_tf.layers.fused_lstm import FusedLSTM
 from m3sa_tf.layers.scale_squeeze_excitation import ScaleSqueezeExcitation
+from m3sa_tf.layers.window_convolution import WindowConvolution
 
 
 @keras.saving.register_keras_serializable(package="m3sa_tf")
@@ -15,7 +16,11 @@ class MultiScaleBlock(keras.layers.Layer):
 
     eq. 1  F^1 = Extractor(U) — an LSTM in the paper (`FusedLSTM`: Keras' LSTM, run
            by one fused kernel on a CPU where that is faster); GRU,
-           SimpleRNN or a per-step Dense (Fig. 9) are selectable. The recurrent
+           SimpleRNN or a per-step Dense (Fig. 9) are selectable, and "conv", a
+           window detector that is not in the paper (`WindowConvolution`: parallel
+           1-D convolutions, half of each one's channels taken relative to the clip's
+           mean; pair it with a "max" or "attention" readout, which can find a window
+           anywhere in the clip). The recurrent
            extractors keep Keras' default activations so that the cuDNN kernel is used
            on a GPU. They run forward over right-padded sequences, so the padding comes
            after every valid step and cannot change an output at a valid step; the
@@ -38,7 +43,8 @@ class MultiScaleBlock(keras.layers.Layer):
         hidden_size: d, the width of every scale and of X.
         n_scales: n (eq. 2); ignored when `multi_scale=False`.
         channel_ratio: r of the excitation (eq. 5).
-        extractor: "lstm", "gru", "simple_rnn" or "dense".
+        extractor: "lstm", "gru", "simple_rnn", "dense" or "conv".
+        conv_kernel_sizes: the widths, in steps, of the "conv" extractor's kernels.
         multi_scale: False for the single-scale ablation.
         excitation_gate: "relu" (paper) or "sigmoid"; see `ScaleSqueezeExcitation`.
 
@@ -61,7 +67,8 @@ class MultiScaleBlock(keras.layers.Layer):
     """
 
     def __init__(self, hidden_size, n_scales=5, channel_ratio=4, extractor="lstm",
-                 multi_scale=True, excitation_gate="relu", **kwargs):
+                 multi_scale=True, excitation_gate="relu", conv_kernel_sizes=(4, 16, 48),
+                 **kwargs):
         super().__init__(**kwargs)
         if extractor not in EXTRACTORS:
             raise ValueError(f"extractor={extractor!r} is not one of {list(EXTRACTORS)}")
@@ -75,6 +82,7 @@ class MultiScaleBlock(keras.layers.Layer):
         self.extractor = extractor
         self.multi_scale = bool(multi_scale)
         self.excitation_gate = excitation_gate
+        self.conv_kernel_sizes = tuple(int(k) for k in conv_kernel_sizes)
         self.supports_masking = False
 
         width = self.hidden_size
@@ -89,6 +97,9 @@ class MultiScaleBlock(keras.layers.Layer):
         elif extractor == "simple_rnn":
             self.feature_extractor = keras.layers.SimpleRNN(width, return_sequences=True,
                                                             dtype=policy, name="extractor")
+        elif extractor == "conv":
+            self.feature_extractor = WindowConvolution(
+                width, kernel_sizes=self.conv_kernel_sizes, dtype=policy, name="extractor")
         else:
             self.feature_extractor = keras.layers.Dense(width, dtype=policy, name="extractor")
         self.scale_norms = []
@@ -107,13 +118,16 @@ class MultiScaleBlock(keras.layers.Layer):
 
     @property
     def is_recurrent(self):
-        return self.extractor != "dense"
+        return self.extractor not in ("dense", "conv")
 
     def build(self, sequence_shape, mask_shape=None):
         feature_dim = sequence_shape[-1]
         if feature_dim is None:
             raise ValueError("the feature axis of the input sequence must be known")
-        self.feature_extractor.build((None, None, feature_dim))
+        if self.extractor == "conv":
+            self.feature_extractor.build((None, None, feature_dim), (None, None))
+        else:
+            self.feature_extractor.build((None, None, feature_dim))
         for norm, dense in zip(self.scale_norms, self.scale_denses):
             norm.build((None, None, self.hidden_size))
             dense.build((None, None, self.hidden_size))
@@ -130,6 +144,8 @@ class MultiScaleBlock(keras.layers.Layer):
         """F^1 (eq. 1), zero past the lengths."""
         # Recurrent or not, the extractor reads the whole padded sequence (see the class
         # docstring: with right padding the mask is only needed on the outputs).
+        if self.extractor == "conv":
+            return self.feature_extractor(sequence, mask)
         features = self.feature_extractor(sequence)
         return apply_mask(features, mask)
 
@@ -180,5 +196,6 @@ class MultiScaleBlock(keras.layers.Layer):
             extractor=self.extractor,
             multi_scale=self.multi_scale,
             excitation_gate=self.excitation_gate,
+            conv_kernel_sizes=list(self.conv_kernel_sizes),
         )
         return config

@@ -90,7 +90,7 @@ class M3SAModel(MultimodalModel):
                 hidden_size=width, n_scales=config.n_scales,
                 channel_ratio=config.channel_ratio, extractor=config.extractor,
                 multi_scale=config.multi_scale, excitation_gate=config.excitation_gate,
-                **self.sublayer_kwargs(name),
+                conv_kernel_sizes=config.conv_kernel_sizes, **self.sublayer_kwargs(name),
             )
 
         def head(name, offset):

@@ -97,7 +97,7 @@ def test_single_scale_ablation_is_the_extractor_alone():
     assert block.excitation is None and not block.scale_denses
 
 
-@pytest.mark.parametrize("extractor", ["lstm", "gru", "simple_rnn", "dense"])
+@pytest.mark.parametrize("extractor", ["lstm", "gru", "simple_rnn", "dense", "conv"])
 def test_block_outputs_are_zero_past_the_length_and_for_empty_rows(extractor):
     block = MultiScaleBlock(hidden_size=4, n_scales=2, channel_ratio=1, extractor=extractor)
     u = np.random.default_rng(5).normal(size=(3, 6, 2)).astype("float32")
@@ -138,10 +138,11 @@ def test_fused_lstm_computes_keras_lstm_outputs_and_gradients(input_width, fused
     assert restored.fused_max_width == 10
 
 
-@pytest.mark.parametrize("extractor", ["lstm", "gru", "simple_rnn"])
+@pytest.mark.parametrize("extractor", ["lstm", "gru", "simple_rnn", "conv"])
 def test_block_outputs_at_valid_steps_do_not_depend_on_the_padding(extractor):
-    # The recurrences run over the padding (right-padded, forward), so what follows a
-    # row's length, and how much of it there is, must never reach its valid outputs.
+    # The recurrences run over the padding (right-padded, forward) and a convolution's
+    # kernel reaches past a row's end, so what follows a row's length, and how much of
+    # it there is, must never reach its valid outputs.
     block = MultiScaleBlock(hidden_size=4, n_scales=3, channel_ratio=1, extractor=extractor)
     rng = np.random.default_rng(8)
     u = rng.normal(size=(2, 5, 3)).astype("float32")

@@ -49,7 +49,7 @@ def test_every_fusion_strategy_returns_the_documented_outputs(fusion, modalities
 
 
 @pytest.mark.parametrize("extractor, multi_scale", [
-    ("lstm", False), ("gru", True), ("simple_rnn", True), ("dense", True),
+    ("lstm", False), ("gru", True), ("simple_rnn", True), ("dense", True), ("conv", True),
 ])
 def test_every_extractor_with_and_without_multi_scale(extractor, multi_scale):
     config = tiny_config(extractor=extractor, multi_scale=multi_scale, key_modality="audio")
