@@ -17,6 +17,9 @@ test split:
   paper's extractor and readout), trained on m alone;
 - **Conv1D + max**: Dense(32) → Conv1D(32, kernel 8, ReLU) → masked max over time, a
   window detector, trained on m alone;
+- **window convolution + max**: the library's `extractor="conv"` layer
+  (`WindowConvolution(32)`: kernels of 4, 16 and 48 steps, half of each one's channels
+  relative to the clip's mean) → masked max over time, trained on m alone;
 - with `--runs NAME=GLOB`, the test `unimodal_accuracy` of finished runs' unimodal heads
   (M³SA's heads, against the modality's own label where there is one, else the fused).
 
@@ -51,7 +54,7 @@ from train_step import machine_info  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "modality_evidence.json")
 SPLITS = ("train", "valid", "test")
-LEARNED = ("lstm_last", "conv_max")
+LEARNED = ("lstm_last", "conv_max", "window_conv_max")
 
 
 def modality_arrays(examples, modality: str, max_length: int):
@@ -95,6 +98,10 @@ def learned_model(kind: str, max_length: int, width: int, seed: int):
         # ReLU outputs are >= 0, so 0 at padded steps never wins the max over a valid one,
         # and an empty sequence pools to 0.
         h = keras.ops.max(keras.ops.where(valid, h, 0.0), axis=1)
+    elif kind == "window_conv_max":
+        from m3sa_tf.layers import SequenceReadout, WindowConvolution
+
+        h = SequenceReadout("max")(WindowConvolution(32)(x_in, mask), mask)
     else:
         raise ValueError(f"kind={kind!r} is not one of {list(LEARNED)}")
     h = keras.layers.Dense(32, activation="relu")(h)
@@ -132,7 +139,7 @@ def run_heads(pattern: str) -> Dict[str, Dict[str, float]]:
 
 
 def measure(name: str, seed: int, model_seed: int, epochs: int, scale: float,
-            learned: bool = True) -> dict:
+            learned=LEARNED) -> dict:
     gen = generator_for(name, scale=scale, seed=seed)
     reference = gen.bayes_reference()
     family = dataset_family(name)
@@ -154,7 +161,7 @@ def measure(name: str, seed: int, model_seed: int, epochs: int, scale: float,
             row["ridge_pooled_mean"] = msa_metrics.unimodal_accuracy(
                 family, y["test"], predict(pooled["test"]))
             if learned:
-                for kind in LEARNED:
+                for kind in learned:
                     start = time.time()
                     prediction, best = fit_learned(kind, data, target, model_seed, epochs)
                     row[kind] = msa_metrics.unimodal_accuracy(family, y["test"], prediction)
@@ -180,10 +187,17 @@ def main(argv=None) -> int:
                         help="split sizes x scale (smoke tests only; results are full size)")
     parser.add_argument("--no-learned", action="store_true",
                         help="Bayes and ridge only (no training)")
+    parser.add_argument("--learned", default=",".join(LEARNED),
+                        help=f"comma-separated learned models to train (default: all of "
+                             f"{', '.join(LEARNED)})")
     parser.add_argument("--output", default=RESULTS)
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error(f"--epochs {args.epochs}: must be at least 1")
+    kinds = tuple(k.strip() for k in args.learned.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in LEARNED]
+    if unknown or not kinds:
+        parser.error(f"--learned {args.learned!r}: expected some of {', '.join(LEARNED)}")
     if args.runs and len(args.dataset) != 1:
         parser.error("--runs lists one dataset's runs: give exactly one --dataset")
     heads = {}
@@ -196,7 +210,7 @@ def main(argv=None) -> int:
     for name in args.dataset:
         start = time.time()
         results[name] = measure(name, args.seed, args.model_seed, args.epochs, args.scale,
-                                learned=not args.no_learned)
+                                learned=() if args.no_learned else kinds)
         results[name]["seconds"] = round(time.time() - start, 1)
     write_json_atomic(args.output, {
         "benchmark": "modality_evidence",

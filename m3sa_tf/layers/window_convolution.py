@@ -24,9 +24,13 @@ class WindowConvolution(keras.layers.Layer):
     steps is subtracted. The other half keeps the level, which is where the evidence
     sits when it is spread over the whole clip.
 
-    The input is zeroed past each row's length first, so a kernel that reaches over a
-    clip's end sees zeros (as at its start) whatever the padding holds, and the output is
-    zero past the length.
+    Each step is first projected to `filters` features by a shared Dense layer: the
+    kernels then read that narrow sequence rather than the raw features, which keeps the
+    layer's size near a recurrent extractor's (on 709-wide vision features a 48-step
+    kernel over the raw input alone would hold a million weights, and learns the
+    training clips by heart). The projection is zeroed past each row's length, so a
+    kernel that reaches over a clip's end sees zeros (as at its start) whatever the
+    padding holds, and the output is zero past the length.
 
     Args:
         filters: output channels d (split across the kernels, the remainder to the
@@ -62,6 +66,8 @@ class WindowConvolution(keras.layers.Layer):
         share, extra = divmod(self.filters, len(kernel_sizes))
         widths = [share] * len(kernel_sizes)
         widths[-1] += extra
+        self.projection = keras.layers.Dense(self.filters, dtype=self.dtype_policy,
+                                             name="projection")
         self.branches = [
             keras.layers.Conv1D(width, size, padding="same", dtype=self.dtype_policy,
                                 name=f"conv_{size}")
@@ -69,12 +75,13 @@ class WindowConvolution(keras.layers.Layer):
         ]
 
     def build(self, sequence_shape, mask_shape=None):
+        self.projection.build((None, None, sequence_shape[-1]))
         for branch in self.branches:
-            branch.build((None, None, sequence_shape[-1]))
+            branch.build((None, None, self.filters))
 
     def call(self, sequence, mask):
         mask = ops.cast(mask, "bool")
-        sequence = apply_mask(sequence, mask)
+        sequence = apply_mask(self.projection(sequence), mask)
         parts = []
         for branch in self.branches:
             features = branch(sequence)

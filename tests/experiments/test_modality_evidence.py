@@ -36,7 +36,7 @@ def test_mosi_like_data_have_only_the_fused_target(evidence, tmp_path):
         m: {"fused"} for m in ("text", "audio", "vision")}
 
 
-@pytest.mark.parametrize("kind", ["lstm_last", "conv_max"])
+@pytest.mark.parametrize("kind", ["lstm_last", "conv_max", "window_conv_max"])
 def test_the_learned_extractors_ignore_padding_and_are_seeded(evidence, kind):
     import keras
 
@@ -71,6 +71,7 @@ def test_bad_command_lines_are_refused_before_any_work(evidence, tmp_path, capsy
     for argv, message in (
             (["--epochs", "0"], "--epochs 0: must be at least 1"),
             (["--runs", "no-equals-sign"], "expected NAME=GLOB"),
+            (["--learned", "lstm_last,gru"], "expected some of lstm_last"),
             (["--dataset", "synthetic-sims-hard", "synthetic-mosi-hard",
               "--runs", f"A={tmp_path}/*"], "exactly one --dataset")):
         with pytest.raises(SystemExit) as exit_info:

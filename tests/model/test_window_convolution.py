@@ -52,7 +52,10 @@ def test_a_constant_shift_of_a_whole_clip_moves_only_the_level_channels():
 
 
 def test_what_the_padding_holds_never_reaches_a_valid_output():
+    # The projection's bias would turn zero padding into a constant; it is zeroed again.
     conv = WindowConvolution(filters=6, kernel_sizes=(2, 5))
+    conv.build((None, None, 5))
+    conv.projection.bias.assign(np.ones(6, "float32"))
     u, mask = _batch(2)
     clean = _run(conv, u, mask)
     dirty = _run(conv, np.where(mask[..., None], u, 7.0).astype("float32"), mask)
@@ -62,7 +65,8 @@ def test_what_the_padding_holds_never_reaches_a_valid_output():
 def test_a_window_stands_out_in_the_contrasted_channels_wherever_it_is():
     conv = WindowConvolution(filters=2, kernel_sizes=(4,))
     conv.build((None, None, 1))
-    conv.branches[0].set_weights([np.ones((4, 1, 2), "float32"), np.zeros(2, "float32")])
+    conv.projection.set_weights([np.ones((1, 2), "float32"), np.zeros(2, "float32")])
+    conv.branches[0].set_weights([np.ones((4, 2, 2), "float32"), np.zeros(2, "float32")])
     for start in (2, 9):
         u = np.full((1, 20, 1), 0.5, "float32")
         u[0, start:start + 4] = 3.0
