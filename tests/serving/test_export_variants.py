@@ -25,6 +25,8 @@ VARIANTS = {
     "fusion-early": ({"fusion": "early"}, False, ()),
     "fusion-late": ({"fusion": "late"}, False, ALL),
     "fusion-multi_key": ({"fusion": "multi_key"}, False, ALL),
+    # The window-detector extractor: its lengths-dependent mean must trace for serving.
+    "extractor-conv": ({"extractor": "conv", "readout": "max"}, False, ALL),
     "T": ({"modalities": ["text"]}, False, ("text",)),
     "A": ({"modalities": ["audio"], "key_modality": "audio"}, False, ("audio",)),
     "V": ({"modalities": ["vision"], "key_modality": "vision"}, False, ("vision",)),
